@@ -1,0 +1,5 @@
+"""``python -m ganforge``."""
+
+from ganforge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""DCGAN generator and discriminator at 28, 32, 64 or 128 pixels, returning logits.
+
+At 64 pixels with 64 features they equal the tutorial's networks (SEED.md,
+program 2) layer for layer, less D's final Sigmoid: the loss takes logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+SIZES = (28, 32, 64, 128)
+
+
+def _base(image_size: int) -> int:
+    """Side of the smallest feature map: 7 for 28 pixels, else 4."""
+    if image_size not in SIZES:
+        raise ValueError(f"dcgan supports image sizes {SIZES}, got {image_size}")
+    return 7 if image_size == 28 else 4
+
+
+def _upsamplings(image_size: int) -> int:
+    return int(math.log2(image_size // _base(image_size)))
+
+
+class DCGANGenerator(nn.Module):
+    """z ``[B, z_dim]`` -> base x base -> (ConvT k4 s2 + BN + ReLU) doublings -> Tanh."""
+
+    def __init__(
+        self, z_dim: int = 100, features: int = 64, image_size: int = 64, channels: int = 1
+    ) -> None:
+        super().__init__()
+        self.z_dim, self.image_size, self.channels = z_dim, image_size, channels
+        base, n_up = _base(image_size), _upsamplings(image_size)
+        width = features * 2**n_up  # 1024 for 64 pixels and 64 features
+        layers: list[nn.Module] = [_up_block(z_dim, width, base, 1, 0)]  # -> base x base
+        for _ in range(n_up - 1):
+            layers.append(_up_block(width, width // 2, 4, 2, 1))
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """images ``[B, C, S, S]`` -> stride-2 convs (BN + LeakyReLU) -> base x base -> logits ``[B]``."""
+
+    def __init__(
+        self, features: int = 64, image_size: int = 64, channels: int = 1, slope: float = 0.2
+    ) -> None:
+        super().__init__()
+        self.image_size = image_size
+        base, n_down = _base(image_size), _upsamplings(image_size)
+        layers: list[nn.Module] = [nn.Conv2d(channels, features, 4, 2, 1), nn.LeakyReLU(slope)]
+        width = features
+        for _ in range(n_down - 1):
+            layers.append(_down_block(width, width * 2, slope))
+            width *= 2
+        # base x base -> 1 x 1 (k4 s2 p0 on 4x4 as in the tutorial; k7 on 7x7)
+        layers.append(nn.Conv2d(width, 1, base, 2, 0))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            raise ValueError(
+                f"this discriminator takes {self.image_size}x{self.image_size} images, "
+                f"got {x.shape[-1]}x{x.shape[-2]}"
+            )
+        return self.net(x).view(-1)
+
+
+def _up_block(c_in: int, c_out: int, k: int, s: int, p: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ConvTranspose2d(c_in, c_out, k, s, p, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()
+    )
+
+
+def _down_block(c_in: int, c_out: int, slope: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(slope)
+    )

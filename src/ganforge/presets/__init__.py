@@ -1,0 +1,1 @@
+"""TOML presets shipped with ganforge (read with importlib.resources)."""

@@ -1,0 +1,34 @@
+"""Shared fixtures. Tests never touch the network: the data root is an empty temp folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test in its own folder with an empty data root."""
+    root = tmp_path / "data-root"
+    root.mkdir()
+    monkeypatch.setenv("GANFORGE_DATA", str(root))
+    monkeypatch.chdir(tmp_path)
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ganforge ARGS`` in a real process; return the finished process."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", "ganforge", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
