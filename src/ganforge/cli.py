@@ -21,8 +21,8 @@ def _add_train(sub: Any) -> None:
     )
     p.add_argument("--preset", help=f"start from a preset ({', '.join(cfgmod.preset_names())})")
     p.add_argument("--config", metavar="FILE.toml", help="a TOML file of config keys")
-    p.add_argument("--data", help="dataset name (mnist, mnist-sample, fashion-mnist) or image folder")
-    p.add_argument("--data-root", help="where named datasets live (default $GANFORGE_DATA or ./data)")
+    p.add_argument("--data", help="dataset name or image folder")
+    p.add_argument("--data-root", help="named datasets' root ($GANFORGE_DATA or ./data)")
     p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
     p.add_argument("--model", help="network pair: mlp or dcgan")
     p.add_argument("--loss", help="GAN objective (bce)")
@@ -38,7 +38,7 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--precision", help="fp32, bf16 or fp16 (autocast)")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<preset>-<time>)")
-    p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="set any config key"

@@ -72,6 +72,8 @@ class TrainConfig:
     grid_n: int = 32  # fixed noise vectors drawn in every grid
     grid_mode: str = "eval"  # eval | train: the mode G is in while grids are drawn
     ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
+    keep_last: int = 3  # periodic checkpoints kept beside last.pt; 0 keeps only last.pt
+    on_nan: str = "stop"  # stop | rollback (to the last checkpoint, halving the learning rates)
     progress: bool = True  # tqdm progress bar
 
     def budget_set(self) -> bool:
@@ -90,10 +92,18 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "bn_init": ("paper", "tutorial"),
     "precision": ("fp32", "bf16", "fp16"),
     "grid_mode": ("eval", "train"),
+    "on_nan": ("stop", "rollback"),
 }
 _POSITIVE = ("image_size", "channels", "z_dim", "g_features", "d_features", "batch_size", "grid_n")
 _NON_NEGATIVE = (
-    "epochs", "steps", "minutes", "threads", "log_every", "log_batch_every", "ckpt_every"
+    "epochs",
+    "steps",
+    "minutes",
+    "threads",
+    "log_every",
+    "log_batch_every",
+    "ckpt_every",
+    "keep_last",
 )
 _FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 
@@ -136,9 +146,7 @@ def coerce(key: str, value: Any, where: str = "config") -> Any:
             raise ValueError
         return value
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"config key '{key}' in {where} must be {kind}, got {value!r}"
-        ) from None
+        raise ConfigError(f"config key '{key}' in {where} must be {kind}, got {value!r}") from None
 
 
 def apply(cfg: TrainConfig, values: dict[str, Any], where: str) -> TrainConfig:
@@ -181,7 +189,7 @@ def load_preset(name: str) -> TrainConfig:
 
 
 def load_file(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
-    """A config from a TOML file of flat keys; ``preset = NAME`` inside it starts from that preset."""
+    """A config from a TOML file of flat keys (``preset = NAME`` in it starts from that preset)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -201,7 +209,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     """Check every field's range and choices; raise ConfigError naming the first bad one."""
     for key, choices in _CHOICES.items():
         if getattr(cfg, key) not in choices:
-            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got '{getattr(cfg, key)}'")
+            got = getattr(cfg, key)
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got '{got}'")
     for key in _POSITIVE:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key} must be positive, got {getattr(cfg, key)}")

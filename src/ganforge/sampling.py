@@ -29,13 +29,15 @@ class Generator(nn.Module):
         return self.net(z, labels)
 
     def latents(self, n: int, seed: int = 0) -> Tensor:
-        """``n`` latent vectors ``[n, z_dim]`` drawn on the CPU from ``seed`` (device-independent)."""
+        """``n`` latents ``[n, z_dim]`` drawn on the CPU from ``seed`` (the same on any device)."""
         gen = torch.Generator().manual_seed(seed)
         return torch.randn(n, self.z_dim, generator=gen)
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, labels: Tensor | None = None, uint8: bool = True) -> Tensor:
-        """``n`` images ``[n, C, H, W]``: uint8 in [0, 255], or float in [-1, 1] with uint8=False."""
+    def sample(
+        self, n: int, seed: int = 0, labels: Tensor | None = None, uint8: bool = True
+    ) -> Tensor:
+        """``n`` images ``[n, C, H, W]``: uint8 in [0, 255], or floats in [-1, 1] (uint8=False)."""
         if n <= 0:
             raise UserError(f"number of samples must be positive, got {n}")
         device = next(self.net.parameters()).device

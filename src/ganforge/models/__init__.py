@@ -40,7 +40,7 @@ MODELS: dict[str, Builder] = {"mlp": _mlp, "dcgan": _dcgan}
 
 
 def build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
-    """Build (G, D) for ``cfg.model``, initialised as ``cfg.weight_init`` and ``cfg.bn_init`` say."""
+    """Build (G, D) for ``cfg.model``, initialised as ``weight_init`` and ``bn_init`` say."""
     if cfg.model not in MODELS:
         raise ConfigError(f"unknown model '{cfg.model}'; choose one of: {', '.join(MODELS)}")
     g, d = MODELS[cfg.model](cfg)

@@ -46,7 +46,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """images ``[B, C, S, S]`` -> stride-2 convs (BN + LeakyReLU) -> base x base -> logits ``[B]``."""
+    """images ``[B, C, S, S]`` -> stride-2 convs -> base x base -> logits ``[B]``."""
 
     def __init__(
         self, features: int = 64, image_size: int = 64, channels: int = 1, slope: float = 0.2

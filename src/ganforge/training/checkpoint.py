@@ -9,7 +9,7 @@ import random
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -41,6 +41,25 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
         os.close(dir_fd)
 
 
+def save_rotating(obj: dict[str, Any], folder: Path, step: int, keep_last: int) -> Path:
+    """Write ``folder/last.pt``; with ``keep_last`` > 0 also keep ``stepNNNNNNN.pt`` files,
+    the newest ``keep_last`` of them. Every file is replaced atomically."""
+    last = folder / "last.pt"
+    if keep_last <= 0:
+        save_atomic(obj, last)
+        return last
+    periodic = folder / f"step{step:07d}.pt"
+    save_atomic(obj, periodic)
+    tmp = folder / f".last.pt.{os.getpid()}.link"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.link(periodic, tmp)  # last.pt shares the periodic file's bytes
+    os.replace(tmp, last)
+    for old in sorted(folder.glob("step*.pt"))[:-keep_last]:
+        old.unlink()
+    return last
+
+
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a ganforge checkpoint safely (no arbitrary code); check its format and version."""
     try:
@@ -70,7 +89,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
 
 def rng_state() -> dict[str, Any]:
     """Every global RNG state, as tensors and plain values that weights_only loading accepts."""
-    np_state = np.random.get_state()
+    np_state = cast(tuple, np.random.get_state(legacy=True))
     state: dict[str, Any] = {
         "python": _py_state_to_list(random.getstate()),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
@@ -85,7 +104,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` saved."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
+    name, keys, pos, has_gauss, cached = list(state["numpy"])
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():

@@ -7,9 +7,11 @@ It knows no particular loss or model: those come from the config through
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,11 @@ from ganforge.training.device import autocast_factory, choose_threads, resolve_d
 from ganforge.training.steps import GANStep
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
-RESUMABLE_CHANGES = {"epochs", "steps", "minutes", "progress", "log_every", "ckpt_every"}
+RESUMABLE_CHANGES = {
+    "epochs", "steps", "minutes", "progress", "log_every", "ckpt_every", "keep_last", "device",
+    "on_nan",
+}  # fmt: skip
+MAX_ROLLBACKS = 3
 
 
 class TrainingDiverged(UserError):
@@ -77,10 +83,8 @@ class _StopSignal:
 
     def __enter__(self) -> _StopSignal:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread: no handler
                 self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -153,8 +157,8 @@ def train(
         torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
     conv = any(isinstance(m, nn.Conv2d) for m in D.modules())
     memory_format = torch.channels_last if (cfg.channels_last and conv) else torch.preserve_format
-    G.to(device, memory_format=memory_format)
-    D.to(device, memory_format=memory_format)
+    for net in (G, D):
+        net.to(device).to(memory_format=memory_format)
     adam: dict[str, Any] = {"foreach": True} if device.type != "mps" else {}
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2), **adam)
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2), **adam)
@@ -164,38 +168,47 @@ def train(
     ).to(device)
     pos = Position()
 
-    if state is not None:
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        noise.set_state(state["noise_rng"].to(noise.get_state().device))
-        fixed_noise = state["fixed_noise"].to(device)
-        pos = Position(**state["position"])
-        ckpt.set_rng_state(state["rng"])
-        info(f"resuming {run} at step {pos.step} (epoch {pos.epoch}, batch {pos.index})")
-
     step_fn = GANStep(G, D, opt_g, opt_d, LOSSES[cfg.loss], autocast, cfg.channels_last and conv)
-    logger = RunLogger(run)
-    ckpt_path = run / "checkpoints" / "last.pt"
+    ckpt_dir = run / "checkpoints"
+
+    def snapshot() -> dict[str, Any]:
+        return {
+            "format": ckpt.FORMAT,
+            "version": ckpt.VERSION,
+            "config": cfg.to_dict(),
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "noise_rng": noise.get_state(),
+            "fixed_noise": fixed_noise.cpu(),
+            "position": dataclasses.asdict(pos),
+            "rng": ckpt.rng_state(),
+        }
+
+    def restore(saved: dict[str, Any]) -> None:
+        nonlocal pos, fixed_noise
+        G.load_state_dict(saved["G"])
+        D.load_state_dict(saved["D"])
+        opt_g.load_state_dict(saved["opt_g"])
+        opt_d.load_state_dict(saved["opt_d"])
+        noise.set_state(saved["noise_rng"].to(noise.get_state().device))
+        fixed_noise = saved["fixed_noise"].to(device)
+        pos = Position(**saved["position"])
+        ckpt.set_rng_state(saved["rng"])
 
     def save() -> None:
-        ckpt.save_atomic(
-            {
-                "format": ckpt.FORMAT,
-                "version": ckpt.VERSION,
-                "config": cfg.to_dict(),
-                "G": G.state_dict(),
-                "D": D.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "noise_rng": noise.get_state(),
-                "fixed_noise": fixed_noise.cpu(),
-                "position": dataclasses.asdict(pos),
-                "rng": ckpt.rng_state(),
-            },
-            ckpt_path,
-        )
+        bad = _non_finite_network(G, D)
+        if bad:
+            raise TrainingDiverged(
+                f"the weights of {bad} hold NaN or Inf at step {pos.step}; not saving them. "
+                f"The last good checkpoint is {ckpt_dir / 'last.pt'}"
+            )
+        ckpt.save_rotating(snapshot(), ckpt_dir, pos.step, cfg.keep_last)
+
+    if state is not None:
+        restore(state)
+        info(f"resuming {run} at step {pos.step} (epoch {pos.epoch}, batch {pos.index})")
 
     def log_grids(real: torch.Tensor) -> None:
         was_training = G.training
@@ -208,11 +221,15 @@ def train(
 
     batches = len(loader)
     total = _total_steps(cfg, batches)
+    lock = run_dir.RunLock(run).acquire()
+    logger = RunLogger(run)
     info(f"run folder: {run}   watch it with: tensorboard --logdir {run / 'tb'}")
     bar = tqdm(
-        total=total, initial=pos.step, disable=not cfg.progress, unit="step", dynamic_ncols=True
-    )
+        total=total, initial=pos.step, disable=not cfg.progress, unit="step", dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30,
+    )  # fmt: skip
     window_start, window_images = time.perf_counter(), 0
+    rollbacks = 0
     G.train()
     D.train()
     with _StopSignal() as stop:
@@ -230,11 +247,25 @@ def train(
                 window_images += real.shape[0]
                 loss_d, loss_g = float(stats["loss/D"]), float(stats["loss/G"])
                 if not (math.isfinite(loss_d) and math.isfinite(loss_g)):
-                    which = "D" if not math.isfinite(loss_d) else "G"
+                    which, value = ("D", loss_d) if not math.isfinite(loss_d) else ("G", loss_g)
+                    last = ckpt_dir / "last.pt"
+                    if cfg.on_nan == "rollback" and last.is_file() and rollbacks < MAX_ROLLBACKS:
+                        rollbacks += 1
+                        restore(ckpt.load(last, device))
+                        for opt in (opt_g, opt_d):
+                            for group in opt.param_groups:
+                                group["lr"] *= 0.5
+                        info(
+                            f"loss of {which} became {value} at step {pos.step}: rolled back to "
+                            f"step {pos.step} and halved the learning rates ({rollbacks}/"
+                            f"{MAX_ROLLBACKS})"
+                        )
+                        bar.n = pos.step
+                        continue
                     raise TrainingDiverged(
-                        f"loss of {which} became {loss_d if which == 'D' else loss_g} at step "
-                        f"{pos.step}; the last good checkpoint is {ckpt_path}; lower the "
-                        "learning rate or use --precision fp32"
+                        f"loss of {which} became {value} at step {pos.step}; the last good "
+                        f"checkpoint is {last if last.is_file() else 'none (no step was saved)'}; "
+                        "lower the learning rate, or use --set on_nan=rollback"
                     )
                 pos.elapsed += time.perf_counter() - t0
                 bar.update(1)
@@ -255,16 +286,25 @@ def train(
                     bar.set_postfix(D=f"{loss_d:.3f}", G=f"{loss_g:.3f}", img_s=f"{img_s:.0f}")
                     epochs = f"/{cfg.epochs}" if cfg.epochs else ""
                     info(
-                        f"Epoch [{batch_epoch}{epochs}] "
-                        f"Batch {batch_index}/{batches} "
+                        f"Epoch [{batch_epoch}{epochs}] Batch {batch_index}/{batches} "
                         f"Loss D: {loss_d:.4f}, loss G: {loss_g:.4f}"
                     )
                 if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
                     save()
+            save()
         finally:
             bar.close()
             logger.close()
-    save()
+            lock.release()
     if stop.requested:
         info(f"stopped at step {pos.step}; continue with: ganforge train --resume {run}")
     return run
+
+
+def _non_finite_network(G: nn.Module, D: nn.Module) -> str:
+    """'G' or 'D' when that network's weights hold NaN or Inf, else ''."""
+    for name, net in (("G", G), ("D", D)):
+        for p in net.parameters():
+            if not torch.isfinite(p).all():
+                return name
+    return ""

@@ -7,7 +7,7 @@ networks only as modules; it works for any loss and any model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ContextManager
+from contextlib import AbstractContextManager as ContextManager
 
 import torch
 from torch import Tensor, nn
