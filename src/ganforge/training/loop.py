@@ -222,6 +222,7 @@ def train(
     batches = len(loader)
     total = _total_steps(cfg, batches)
     lock = run_dir.RunLock(run).acquire()
+    ckpt.remove_stale_temps(ckpt_dir)
     logger = RunLogger(run)
     info(f"run folder: {run}   watch it with: tensorboard --logdir {run / 'tb'}")
     bar = tqdm(
