@@ -130,8 +130,7 @@ def _add_prepare(sub: Any) -> None:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from ganforge.data import DataSpec, prepare
-    from ganforge.logging import info
+    from ganforge.data import DataSpec, prepare  # no torch: preparing starts at once
 
     if args.size <= 0 or args.workers < 0:
         raise UserError("--size must be positive and --workers not negative")
@@ -141,7 +140,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     )  # fmt: skip
     done = prepare(spec, args.out)
     if done.report is not None and done.report.bad:
-        info(done.report.summary())
+        print(done.report.summary(), file=sys.stderr)
     mb = done.path.stat().st_size / 2**20
     print(f"wrote {done.path}: {done.header.describe()}, {mb:.1f} MB, in {done.seconds:.1f} s")
     return 0
