@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import multiprocessing
 import os
+import sys
+import types
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -81,22 +85,41 @@ def decode_workers(requested: int, n_files: int) -> int:
     return max(1, min(cores or 1, n_files // (PARALLEL_FROM // 2)))
 
 
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start processes as if ``__main__`` were empty.
+
+    A spawned process first re-runs the parent's main script (multiprocessing's "safe
+    importing of main module"): a user's script would import torch again in every
+    decoder, and one without an ``if __name__ == "__main__":`` guard would start
+    training again in each. The decoders need only ganforge.data.decode, so they are
+    started with a bare ``__main__`` that has nothing to re-run.
+    """
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved
+
+
 def _chunks(
     files: list[Path], size: int, channels: int, crop: str, bg: tuple[int, int, int], workers: int
 ) -> Iterator[Chunk]:
     """Decoded chunks in file order, from ``workers`` processes (or this one)."""
     paths = [str(p) for p in files]
     parts = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    decode = functools.partial(decode_chunk, size=size, channels=channels, crop=crop, background=bg)
     if workers <= 1:
-        for part in parts:
-            yield decode_chunk(part, size, channels, crop, bg)
+        yield from map(decode, parts)
         return
     # spawn: a fresh interpreter that imports ganforge.data.decode alone (numpy and
     # Pillow, no torch), safe whatever threads or CUDA state this process has.
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        n = len(parts)
-        yield from pool.map(decode_chunk, parts, [size] * n, [channels] * n, [crop] * n, [bg] * n)
+        with _main_hidden():  # map() submits every task, so every process starts in here
+            results = pool.map(decode, parts)
+        yield from results
     finally:  # also on an early stop (a bad file with on_bad_image='error'): drop queued work
         pool.shutdown(wait=True, cancel_futures=True)
 

