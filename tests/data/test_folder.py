@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +87,21 @@ def test_decode_workers_choice() -> None:
     assert decode_workers(3, 10) == 3
     assert decode_workers(0, 100) == 1  # small folders decode in-process
     assert decode_workers(0, 100_000) >= 1
+
+
+def test_decoders_do_not_rerun_an_unguarded_script(tmp_path: Path) -> None:
+    """A user script without a __main__ guard runs once: decoders do not re-run it."""
+    write_jpegs(tmp_path / "pics", 4, 20, 20)
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "from ganforge.data.folder import load_folder\n"
+        "data, _ = load_folder('pics', 8, 3, workers=2)\n"
+        "print('ran once with', len(data), 'images')\n"
+    )
+    src = str(Path(__file__).parents[2] / "src")
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+        env={"PYTHONPATH": src}, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["ran once with 4 images"]
