@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +105,7 @@ def _main_hidden() -> Iterator[None]:
 
 def _chunks(
     files: list[Path], size: int, channels: int, crop: str, bg: tuple[int, int, int], workers: int
-) -> Iterator[Chunk]:
+) -> Generator[Chunk, None, None]:
     """Decoded chunks in file order, from ``workers`` processes (or this one)."""
     paths = [str(p) for p in files]
     parts = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
@@ -149,8 +149,9 @@ def decode_files(
     disable = (None if len(files) >= 2000 else True) if progress is None else not progress
     bar = tqdm(total=len(files), unit="img", desc="decoding", disable=disable)
     position = 0
-    try:
-        for images, status in _chunks(files, size, channels, crop, background, workers):
+    chunks = contextlib.closing(_chunks(files, size, channels, crop, background, workers))
+    with bar, chunks as decoded:
+        for images, status in decoded:
             out[len(kept) : len(kept) + len(images)] = images
             for result in status:
                 path = files[position]
@@ -167,8 +168,6 @@ def decode_files(
                     report.bad.append((path, result[1]))
                 position += 1
             bar.update(len(status))
-    finally:
-        bar.close()
     report.used = len(kept)
     return kept, report
 
