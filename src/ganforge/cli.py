@@ -21,7 +21,7 @@ def _add_train(sub: Any) -> None:
     )
     p.add_argument("--preset", help=f"start from a preset ({', '.join(cfgmod.preset_names())})")
     p.add_argument("--config", metavar="FILE.toml", help="a TOML file of config keys")
-    p.add_argument("--data", help="dataset name or image folder")
+    p.add_argument("--data", help="dataset name, image folder, or `ganforge prepare` file")
     p.add_argument("--data-root", help="named datasets' root ($GANFORGE_DATA or ./data)")
     p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
     p.add_argument("--model", help="network pair: mlp or dcgan")
@@ -105,7 +105,71 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_train, _add_sample]
+def _add_prepare(sub: Any) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="pack an image folder or dataset into one file for fast training",
+        description="Decode SOURCE once (in parallel) into a uint8 array file that "
+        "`ganforge train --data FILE` reads by memory map.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="image folder, dataset name, or .gfd file")
+    p.add_argument("--out", required=True, metavar="FILE.gfd", help="file to write")
+    p.add_argument("--size", type=int, default=64, help="square side in pixels (default 64)")
+    p.add_argument("--channels", type=int, default=3, choices=(1, 3), help="1 grey, 3 RGB")
+    p.add_argument("--crop", default="center", choices=("center", "none"))
+    p.add_argument("--on-bad-image", default="skip", choices=("skip", "error"))
+    p.add_argument("--background", default="white", help="for transparency: white, black, R,G,B")
+    p.add_argument("--workers", type=int, default=0, help="decoder processes (0: one per core)")
+    p.add_argument("--data-root", default="", help="where named datasets live")
+    p.add_argument("--split", default="train", choices=("train", "test"))
+    p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
+    p.set_defaults(func=_cmd_prepare)
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from ganforge.data import DataSpec, prepare  # no torch: preparing starts at once
+
+    if args.size <= 0 or args.workers < 0:
+        raise UserError("--size must be positive and --workers not negative")
+    spec = DataSpec(
+        args.source, args.data_root, args.size, args.channels, not args.no_download, args.crop,
+        args.on_bad_image, args.split, args.background, args.workers,
+    )  # fmt: skip
+    done = prepare(spec, args.out)
+    if done.report is not None and done.report.bad:
+        print(done.report.summary(), file=sys.stderr)
+    mb = done.path.stat().st_size / 2**20
+    print(f"wrote {done.path}: {done.header.describe()}, {mb:.1f} MB, in {done.seconds:.1f} s")
+    return 0
+
+
+def _add_datasets(sub: Any) -> None:
+    p = sub.add_parser("datasets", help="list the named datasets and where each is found")
+    p.add_argument("--data-root", default="", help="where named datasets live")
+    p.set_defaults(func=_cmd_datasets)
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ganforge.data import default_root, survey
+
+    root = Path(args.data_root) if args.data_root else default_root()
+    print(f"data root: {root.resolve()} (change it with --data-root or $GANFORGE_DATA)")
+    print(f"{'name':<14}{'here':<6}{'images':>10}{'size':>11}  where")
+    for s in survey(root):
+        if s.folder is None:
+            looked = ", ".join(str(f) for f in s.looked)
+            print(f"{s.name:<14}{'no':<6}{'-':>10}{'-':>11}  not in {looked}")
+        else:
+            size = f"{s.bytes / 2**20:.1f} MB"
+            print(f"{s.name:<14}{'yes':<6}{s.images:>10,}{size:>11}  {s.folder}")
+    print("`ganforge train --data NAME` downloads a missing one where it can (not mnist-sample,")
+    print("which ships with ganforge); each error names how to get it offline.")
+    return 0
+
+
+COMMANDS: list[Callable[[Any], None]] = [_add_train, _add_sample, _add_prepare, _add_datasets]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,6 +40,10 @@ class TrainConfig:
     crop: str = "center"  # center | none
     on_bad_image: str = "skip"  # skip | error
     drop_last: bool = False
+    # data loading (issue 4): transparency, decoder processes, what is held in memory
+    background: str = "white"  # transparent pixels become white | black | grey | R,G,B
+    decode_workers: int = 0  # processes decoding image folders; 0 = one per core for big ones
+    max_memory_mb: float = 0.0  # bigger prepared files stream from disk; 0 = 1/4 device memory
     # model
     model: str = "dcgan"
     z_dim: int = 100
@@ -104,6 +108,8 @@ _NON_NEGATIVE = (
     "log_batch_every",
     "ckpt_every",
     "keep_last",
+    "decode_workers",
+    "max_memory_mb",
 )
 _FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 

@@ -1,74 +1,41 @@
-"""Data: named datasets, image folders, the bundled MNIST sample, in-memory batch loading."""
+"""Data: named datasets, image folders, prepared files, the bundled MNIST sample, batch loading.
+
+Names are imported on first use, so that a decoder process importing
+``ganforge.data.decode`` loads numpy and Pillow only, not torch.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ganforge.data.folder import load_folder
-from ganforge.data.images import ImageData, fit
-from ganforge.data.loader import BatchLoader
-from ganforge.data.named import NAMED, default_root, load_named, load_sample, names
-from ganforge.errors import DataError
+if TYPE_CHECKING:
+    from ganforge.data.images import ImageData
+    from ganforge.data.loader import BatchLoader
+    from ganforge.data.named import load_sample, names, survey
+    from ganforge.data.source import Prepared, load_data, prepare
+    from ganforge.data.spec import DataSpec, default_root
+
+_HOMES = {
+    "BatchLoader": "loader",
+    "DataSpec": "spec",
+    "ImageData": "images",
+    "Prepared": "source",
+    "default_root": "spec",
+    "load_data": "source",
+    "load_sample": "named",
+    "names": "named",
+    "prepare": "source",
+    "survey": "named",
+}
 
 __all__ = [
-    "BatchLoader",
-    "DataSpec",
-    "ImageData",
-    "default_root",
-    "load_data",
-    "load_sample",
-    "names",
-]
-
-SAMPLE_NOTICE = (
-    "full MNIST not found on disk: training on the bundled sample of 10,000 real MNIST "
-    "digits (put MNIST in DATA_ROOT/MNIST/raw or use --data mnist to download it)"
-)
+    "BatchLoader", "DataSpec", "ImageData", "Prepared", "default_root",
+    "load_data", "load_sample", "names", "prepare", "survey",
+]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class DataSpec:
-    """What to load: a dataset name or path, and how to fit it."""
-
-    data: str = ""  # "" = implicit default (MNIST on disk, else the bundled sample)
-    root: str = ""
-    image_size: int = 28
-    channels: int = 1
-    download: bool = True
-    crop: str = "center"
-    on_bad_image: str = "skip"
-    split: str = "train"
-
-
-def load_data(spec: DataSpec) -> tuple[ImageData, list[str]]:
-    """Load and fit the data ``spec`` names; return it with notices for the user."""
-    root = Path(spec.root) if spec.root else default_root()
-    notices: list[str] = []
-    name = spec.data
-    if name == "":
-        if NAMED["mnist"].locate(root) is not None:
-            name = "mnist"
-        else:
-            name = "mnist-sample"
-            notices.append(SAMPLE_NOTICE)
-    if name in names():
-        data = load_named(name, root, spec.split, download=spec.download and spec.data != "")
-    else:
-        path = Path(name).expanduser()
-        if path.is_dir():
-            data, report = load_folder(
-                path, spec.image_size, spec.channels, spec.crop, spec.on_bad_image
-            )
-            if report.bad:
-                notices.append(report.summary())
-        elif path.exists():
-            raise DataError(f"--data {name} is a file; give an image folder or a dataset name")
-        elif "/" in name or "\\" in name or name.startswith("."):
-            raise DataError(f"data path {name} does not exist; check the path")
-        else:
-            raise DataError(
-                f"unknown dataset '{name}'; choose one of {', '.join(names())} "
-                "or give the path of an image folder"
-            )
-    return fit(data, spec.image_size, spec.channels), notices
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"ganforge.data.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'ganforge.data' has no attribute '{name}'")

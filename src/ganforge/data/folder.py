@@ -1,22 +1,27 @@
-"""Image folders: recursive discovery, robust decoding, centre-crop and resize to a square."""
+"""Image folders: recursive discovery, class labels from sub-folders, parallel decoding."""
 
 from __future__ import annotations
 
-import warnings
+import contextlib
+import functools
+import multiprocessing
+import os
+import sys
+import types
+from collections.abc import Generator, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ganforge.data.decode import Chunk, decode_chunk
 from ganforge.data.images import ImageData
 from ganforge.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
-
-
-class BadImage(Exception):
-    """One file that cannot be used as an image; the message says why."""
+PARALLEL_FROM = 512  # folders with fewer files decode in this process (no start-up cost)
+_CHUNK = 64  # files per decoder task
 
 
 @dataclass
@@ -30,80 +35,141 @@ class DecodeReport:
         """One line naming the count of skipped files and the first few."""
         named = ", ".join(f"{p} ({why})" for p, why in self.bad[:limit])
         more = f" and {len(self.bad) - limit} more" if len(self.bad) > limit else ""
-        return f"skipped {len(self.bad)} unreadable file(s): {named}{more}"
+        return f"skipped {len(self.bad)} unreadable image file(s): {named}{more}"
 
 
-def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
-    """Image files under ``root`` (sorted), with labels when every file sits in a class folder."""
+@dataclass
+class FolderListing:
+    """The image files of a folder, sorted, with their labels when sub-folders name classes."""
+
+    root: Path
+    files: list[Path]
+    labels: list[int] | None
+    class_names: list[str]
+
+
+def list_images(root: str | Path) -> FolderListing:
+    """Image files under ``root``; labels when every file sits in one of several class folders.
+
+    Hidden files and folders (names starting with ``.``) are left out.
+    """
+    root = Path(root)
     files = sorted(
         p
         for p in root.rglob("*")
         if p.suffix.lower() in IMAGE_EXTENSIONS
-        and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and p.is_file()
     )
     tops = [p.relative_to(root).parts for p in files]
     if files and all(len(parts) > 1 for parts in tops):
         class_names = sorted({parts[0] for parts in tops})
         if len(class_names) > 1:
             index = {name: i for i, name in enumerate(class_names)}
-            return files, [index[parts[0]] for parts in tops], class_names
-    return files, None, []
+            return FolderListing(root, files, [index[parts[0]] for parts in tops], class_names)
+    if not files:
+        raise DataError(
+            f"no images found in {root} (looked recursively for "
+            f"{', '.join(IMAGE_EXTENSIONS)}); point --data at a folder of images"
+        )
+    return FolderListing(root, files, None, [])
 
 
-def _to_mode(img: Image.Image, channels: int, background: tuple[int, int, int]) -> Image.Image:
-    """Convert any Pillow mode to L (channels=1) or RGB (channels=3)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
-        if img.mode in ("I", "F") and arr.max() <= 255:
-            top = 255.0
-        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        rgba = img.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (*background, 255))
-        img = Image.alpha_composite(canvas, rgba)
-    return img.convert("L" if channels == 1 else "RGB")
+def decode_workers(requested: int, n_files: int) -> int:
+    """Decoder processes: as asked, else one per usable core for folders of PARALLEL_FROM+ files."""
+    if requested > 0:
+        return requested
+    if n_files < PARALLEL_FROM:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, n_files // (PARALLEL_FROM // 2)))
 
 
-def decode_image(
-    path: Path,
-    size: int,
-    channels: int,
-    crop: str = "center",
-    background: tuple[int, int, int] = (255, 255, 255),
-) -> np.ndarray:
-    """Decode one file to uint8 ``[C, size, size]``; raise BadImage when it cannot be used."""
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start processes as if ``__main__`` were empty.
+
+    A spawned process first re-runs the parent's main script (multiprocessing's "safe
+    importing of main module"): a user's script would import torch again in every
+    decoder, and one without an ``if __name__ == "__main__":`` guard would start
+    training again in each. The decoders need only ganforge.data.decode, so they are
+    started with a bare ``__main__`` that has nothing to re-run.
+    """
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                opened.seek(0)  # first frame of animations
-                opened.load()
-                img = ImageOps.exif_transpose(opened) or opened
-                img = _to_mode(img, channels, background)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadImage("too many pixels: possible decompression bomb") from None
-    except UnidentifiedImageError:
-        raise BadImage("not an image") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise BadImage(str(exc) or type(exc).__name__) from None
-    w, h = img.size
-    if w != h:
-        if crop == "none":
-            raise DataError(
-                f"{path} is {w}x{h}, not square, and crop is 'none'; "
-                "use --crop center or prepare square images"
-            )
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        img = img.crop((left, top, left + side, top + side))
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.Resampling.BILINEAR)
-    arr = np.asarray(img, dtype=np.uint8)
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+        yield
+    finally:
+        sys.modules["__main__"] = saved
+
+
+def _chunks(
+    files: list[Path], size: int, channels: int, crop: str, bg: tuple[int, int, int], workers: int
+) -> Generator[Chunk, None, None]:
+    """Decoded chunks in file order, from ``workers`` processes (or this one)."""
+    paths = [str(p) for p in files]
+    parts = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    decode = functools.partial(decode_chunk, size=size, channels=channels, crop=crop, background=bg)
+    if workers <= 1:
+        yield from map(decode, parts)
+        return
+    # spawn: a fresh interpreter that imports ganforge.data.decode alone (numpy and
+    # Pillow, no torch), safe whatever threads or CUDA state this process has.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        with _main_hidden():  # map() submits every task, so every process starts in here
+            results = pool.map(decode, parts)
+        yield from results
+    finally:  # also on an early stop (a bad file with on_bad_image='error'): drop queued work
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def decode_files(
+    files: list[Path],
+    out: np.ndarray,
+    crop: str = "center",
+    on_bad_image: str = "skip",
+    background: tuple[int, int, int] = (255, 255, 255),
+    workers: int = 0,
+    progress: bool | None = None,
+) -> tuple[list[int], DecodeReport]:
+    """Decode ``files`` into the front rows of uint8 ``out`` ``[len(files), C, S, S]``.
+
+    Returns the indices of the files used (their images fill ``out[:len(kept)]`` in
+    order) and a report; raises DataError for a bad file when ``on_bad_image`` is
+    ``error``, and for any non-square image when ``crop`` is ``none``.
+    """
+    from tqdm import tqdm
+
+    _, channels, size, _ = out.shape
+    workers = decode_workers(workers, len(files))
+    report = DecodeReport()
+    kept: list[int] = []
+    # progress None: a bar for big folders, on a terminal only (tqdm's disable=None)
+    disable = (None if len(files) >= 2000 else True) if progress is None else not progress
+    bar = tqdm(total=len(files), unit="img", desc="decoding", disable=disable)
+    position = 0
+    chunks = contextlib.closing(_chunks(files, size, channels, crop, background, workers))
+    with bar, chunks as decoded:
+        for images, status in decoded:
+            out[len(kept) : len(kept) + len(images)] = images
+            for result in status:
+                path = files[position]
+                if result is None:
+                    kept.append(position)
+                elif result[0] == "not-square":
+                    raise DataError(
+                        f"{path} is {result[1]}, not square, and crop is 'none'; "
+                        "use --crop center or give square images"
+                    )
+                elif on_bad_image == "error":
+                    raise DataError(f"{path}: {result[1]}; remove it or use --on-bad-image skip")
+                else:
+                    report.bad.append((path, result[1]))
+                position += 1
+            bar.update(len(status))
+    report.used = len(kept)
+    return kept, report
 
 
 def load_folder(
@@ -112,32 +178,18 @@ def load_folder(
     channels: int,
     crop: str = "center",
     on_bad_image: str = "skip",
+    background: tuple[int, int, int] = (255, 255, 255),
+    workers: int = 0,
 ) -> tuple[ImageData, DecodeReport]:
-    """Decode every image under ``root`` into one ImageData."""
-    root = Path(root)
-    files, labels, class_names = list_images(root)
-    if not files:
+    """Decode every image under ``root`` into one ImageData of ``[N, channels, size, size]``."""
+    listing = list_images(root)
+    images = np.empty((len(listing.files), channels, size, size), dtype=np.uint8)
+    kept, report = decode_files(listing.files, images, crop, on_bad_image, background, workers)
+    if not kept:
         raise DataError(
-            f"no images found in {root} (looked recursively for "
-            f"{', '.join(IMAGE_EXTENSIONS)}); point --data at a folder of images"
+            f"none of the {len(listing.files)} image files in {listing.root} could be read "
+            f"({report.summary()})"
         )
-    report = DecodeReport()
-    images = np.empty((len(files), channels, size, size), dtype=np.uint8)
-    keep: list[int] = []
-    for i, path in enumerate(files):
-        try:
-            images[len(keep)] = decode_image(path, size, channels, crop)
-        except BadImage as exc:
-            if on_bad_image == "error":
-                raise DataError(
-                    f"{path}: {exc}; remove it or use --on-bad-image skip"
-                ) from None
-            report.bad.append((path, str(exc)))
-            continue
-        keep.append(i)
-    report.used = len(keep)
-    if not keep:
-        raise DataError(f"none of the {len(files)} image files in {root} could be read")
-    label_array = None if labels is None else np.asarray(labels, dtype=np.int64)[keep]
-    data = ImageData(images[: len(keep)], label_array, class_names, source=str(root))
+    labels = None if listing.labels is None else np.asarray(listing.labels, np.int64)[kept]
+    data = ImageData(images[: len(kept)], labels, listing.class_names, str(listing.root))
     return data, report

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ganforge.errors import DataError
 
@@ -54,6 +52,9 @@ def resize_square(images: np.ndarray, size: int, chunk: int = 4096) -> np.ndarra
             f"images are {images.shape[-1]}x{images.shape[-2]}, not square; "
             "crop them first (crop = 'center')"
         )
+    import torch  # here, so that preparing and listing data start without torch
+    import torch.nn.functional as F
+
     out = np.empty((*images.shape[:2], size, size), dtype=np.uint8)
     for start in range(0, len(images), chunk):
         part = torch.from_numpy(images[start : start + chunk]).float()

@@ -59,7 +59,7 @@ def data_spec(cfg: TrainConfig) -> DataSpec:
     """What data a config asks for."""
     return DataSpec(
         cfg.data, cfg.data_root, cfg.image_size, cfg.channels, cfg.download, cfg.crop,
-        cfg.on_bad_image,
+        cfg.on_bad_image, background=cfg.background, decode_workers=cfg.decode_workers,
     )  # fmt: skip
 
 
@@ -142,7 +142,9 @@ def train(
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg)  # raises before anything is written
     data, notices = load_data(data_spec(cfg))
-    loader = BatchLoader(data, cfg.batch_size, cfg.seed, device, cfg.drop_last)
+    loader = BatchLoader(
+        data, cfg.batch_size, cfg.seed, device, cfg.drop_last, max_memory_mb=cfg.max_memory_mb
+    )
     if len(loader) == 0:
         raise ConfigError(
             f"batch_size {cfg.batch_size} is larger than the {len(data)} images and drop_last is on"
