@@ -13,6 +13,7 @@ from ganforge import config as cfgmod
 from ganforge.config import TrainConfig
 from ganforge.data import ImageData
 from ganforge.errors import ConfigError
+from ganforge.models import build_models
 from ganforge.sampling import load_generator
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import train
@@ -95,3 +96,15 @@ def test_conditional_needs_labelled_data() -> None:
 def test_bad_quality_settings_are_refused(key: str, value: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         cfgmod.validate(cfgmod.apply(TrainConfig(), {key: value}, "test"))
+
+
+@pytest.mark.parametrize("name", ["fast-cpu", "best"])
+def test_quality_presets_validate_and_build(name: str) -> None:
+    cfg = cfgmod.validate(cfgmod.load_preset(name))
+    assert cfg.ema_decay > 0 and cfg.budget_set()
+    G, D = build_models(cfg)
+    images = G.eval()(torch.randn(2, cfg.z_dim))
+    assert images.shape == (2, cfg.channels, cfg.image_size, cfg.image_size)
+    assert D.eval()(images).shape == (2,)
+    if name == "best":
+        assert cfg.spectral_norm_d and cfg.loss == "hinge" and cfg.augment
