@@ -59,6 +59,22 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 128
+    # quality (issue 6): regularisers, normalisation, EMA, augmentation, conditioning
+    n_critic: int = 1  # D steps per G step; `steps` and epochs count D steps (batches)
+    r1_gamma: float = 0.0  # R1 penalty gamma/2 * E||grad D(x)||^2 on reals; 0 = off
+    r1_every: int = 1  # lazy R1: every N D steps, scaled by N
+    gp_weight: float = 10.0  # weight of wgan-gp's gradient penalty
+    spectral_norm_d: bool = False
+    spectral_norm_g: bool = False
+    ema_decay: float = 0.0  # EMA of G's weights for grids, samples, metrics; 0 = off
+    ema_rampup: float = 0.0  # decay at G step t: min(ema_decay, (1+t)/(ema_rampup+t)); 0 = none
+    augment: str = ""  # D's input augmentation, e.g. "translation,cutout,color"; "" = off
+    augment_p: float = 1.0  # probability of each augmentation per image (start value if adaptive)
+    augment_target: float = 0.0  # adaptive p: target of r_t = E[sign(D(real))], e.g. 0.6; 0 = fixed
+    augment_interval: int = 4  # D steps between adjustments of the adaptive p
+    augment_kimg: float = 100.0  # thousands of images over which adaptive p can move by 1
+    conditional: bool = False  # condition G and D on the data's class labels
+    num_classes: int = 0  # filled from the data when conditional; 0 = unconditional
     # budget: training stops at whichever is reached first; 0 means unused
     epochs: int = 0
     steps: int = 0
@@ -223,6 +239,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in _NON_NEGATIVE:
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key} must not be negative, got {getattr(cfg, key)}")
+    _validate_quality(cfg)
     for key in ("lr_g", "lr_d"):
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"{key} must be positive, got {getattr(cfg, key)}")
@@ -239,6 +256,26 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.loss not in LOSSES:
         raise ConfigError(f"unknown loss '{cfg.loss}'; choose one of: {', '.join(LOSSES)}")
     return cfg
+
+
+def _validate_quality(cfg: TrainConfig) -> None:
+    """Ranges of the quality fields (issue 6)."""
+    from ganforge.augment import parse_policy
+
+    for key in ("n_critic", "r1_every", "augment_interval"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key} must be at least 1, got {getattr(cfg, key)}")
+    for key in ("r1_gamma", "gp_weight", "ema_rampup", "num_classes"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"{key} must not be negative, got {getattr(cfg, key)}")
+    if not 0 <= cfg.ema_decay < 1:
+        raise ConfigError(f"ema_decay must be in [0, 1) (0 turns EMA off), got {cfg.ema_decay}")
+    for key in ("augment_p", "augment_target"):
+        if not 0 <= getattr(cfg, key) <= 1:
+            raise ConfigError(f"{key} must be in [0, 1], got {getattr(cfg, key)}")
+    if not cfg.augment_kimg > 0:
+        raise ConfigError(f"augment_kimg must be positive, got {cfg.augment_kimg}")
+    parse_policy(cfg.augment)
 
 
 def save(cfg: TrainConfig, path: str | Path) -> None:

@@ -25,11 +25,12 @@ from ganforge.config import TrainConfig
 from ganforge.data import BatchLoader, DataSpec, load_data
 from ganforge.errors import ConfigError, UserError
 from ganforge.logging import RunLogger, info
-from ganforge.losses import LOSSES
+from ganforge.losses import build_loss
 from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training import run_dir
 from ganforge.training.device import autocast_factory, choose_threads, resolve_device
+from ganforge.training.quality import make_augment, make_ema, with_classes
 from ganforge.training.steps import GANStep
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
@@ -139,9 +140,10 @@ def train(
 
     device = resolve_device(cfg.device)
     autocast = autocast_factory(device, cfg.precision)
+    data, notices = load_data(data_spec(cfg))
+    cfg = with_classes(cfg, data)  # conditional runs take their class count from the data
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg)  # raises before anything is written
-    data, notices = load_data(data_spec(cfg))
     loader = BatchLoader(
         data, cfg.batch_size, cfg.seed, device, cfg.drop_last, max_memory_mb=cfg.max_memory_mb
     )
@@ -169,8 +171,17 @@ def train(
         cfg.grid_n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)
     ).to(device)
     pos = Position()
+    ema = make_ema(cfg, G)
+    augment = make_augment(cfg)
+    fixed_labels = (
+        torch.arange(cfg.grid_n, device=device) % cfg.num_classes if cfg.conditional else None
+    )
 
-    step_fn = GANStep(G, D, opt_g, opt_d, LOSSES[cfg.loss], autocast, cfg.channels_last and conv)
+    loss = build_loss(cfg.loss, cfg.r1_gamma, cfg.r1_every, cfg.gp_weight)
+    step_fn = GANStep(
+        G, D, opt_g, opt_d, loss, autocast, cfg.channels_last and conv,
+        n_critic=cfg.n_critic, augment=augment, ema=ema,
+    )  # fmt: skip
     ckpt_dir = run / "checkpoints"
 
     def snapshot() -> dict[str, Any]:
@@ -186,6 +197,8 @@ def train(
             "fixed_noise": fixed_noise.cpu(),
             "position": dataclasses.asdict(pos),
             "rng": ckpt.rng_state(),
+            **({"G_ema": ema.model.state_dict(), "ema_updates": ema.updates} if ema else {}),
+            **({"augment": augment.state_dict()} if augment else {}),
         }
 
     def restore(saved: dict[str, Any]) -> None:
@@ -197,7 +210,13 @@ def train(
         noise.set_state(saved["noise_rng"].to(noise.get_state().device))
         fixed_noise = saved["fixed_noise"].to(device)
         pos = Position(**saved["position"])
+        if ema is not None:
+            ema.model.load_state_dict(saved["G_ema"])
+            ema.updates = int(saved["ema_updates"])
+        if augment is not None:
+            augment.load_state_dict(saved["augment"])
         ckpt.set_rng_state(saved["rng"])
+        step_fn.d_steps = pos.step  # n_critic and lazy regularisers count D steps
 
     def save() -> None:
         bad = _non_finite_network(G, D)
@@ -213,11 +232,12 @@ def train(
         info(f"resuming {run} at step {pos.step} (epoch {pos.epoch}, batch {pos.index})")
 
     def log_grids(real: torch.Tensor) -> None:
-        was_training = G.training
-        G.train(cfg.grid_mode == "train")
+        net = ema.model if ema is not None else G  # grids show the EMA generator when on
+        was_training = net.training
+        net.train(cfg.grid_mode == "train")
         with torch.no_grad(), autocast():
-            fake = G(fixed_noise)
-        G.train(was_training)
+            fake = net(fixed_noise, fixed_labels)
+        net.train(was_training)
         logger.grids(pos.image_step, pos.step, fake.float(), real[: cfg.grid_n])
         pos.image_step += 1
 
