@@ -19,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ganforge import config as cfgmod
+from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
 from ganforge.data import BatchLoader, DataSpec, load_data
 from ganforge.errors import ConfigError, UserError
@@ -265,6 +266,7 @@ def train(
             bar.close()
             logger.close()
     save()
+    progress_gif(run / "samples")  # samples/progress.gif from the grids saved so far
     if stop.requested:
         info(f"stopped at step {pos.step}; continue with: ganforge train --resume {run}")
     return run
