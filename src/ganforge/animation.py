@@ -17,18 +17,28 @@ MAX_PROGRESS_FRAMES = 120  # longer runs are thinned evenly, the last grid alway
 _GRID_NAME = re.compile(r"step(\d+)\.png$")
 
 
+ANIMATION_SUFFIXES = (".gif", ".mp4")
+
+
+def check_animation_path(path: str | Path) -> Path:
+    """``path`` if it names a .gif or .mp4 file; a UserError otherwise."""
+    path = Path(path)
+    if path.suffix.lower() not in ANIMATION_SUFFIXES:
+        raise UserError(f"animations are written as .gif or .mp4, not '{path.suffix}'")
+    return path
+
+
 def write_animation(
     frames: Sequence[np.ndarray], path: str | Path, frame_ms: int = 100, last_ms: int | None = None
 ) -> Path:
     """Write uint8 frames (``[H, W]`` grey or ``[H, W, 3]`` RGB) as a looping ``.gif`` or
     an ``.mp4``; ``last_ms`` holds the last GIF frame longer."""
-    path = Path(path)
+    path = check_animation_path(path)
     if not frames:
         raise UserError(f"no frames to write to {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".mp4":
+    if path.suffix.lower() == ".mp4":
         _write_mp4(frames, path, 1000 / frame_ms)
-    elif suffix == ".gif":
+    else:
         images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
         durations = [frame_ms] * len(images)
         if last_ms is not None:
@@ -37,8 +47,6 @@ def write_animation(
             path, format="GIF", save_all=True, append_images=images[1:], duration=durations,
             loop=0, optimize=False, disposal=1,
         )  # fmt: skip
-    else:
-        raise UserError(f"animations are written as .gif or .mp4, not '{path.suffix}'")
     return path
 
 

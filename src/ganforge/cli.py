@@ -131,6 +131,7 @@ def _add_sample(sub: Any) -> None:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from ganforge import sampling
+    from ganforge.animation import check_animation_path
     from ganforge.training.device import resolve_device
 
     if args.n <= 0:
@@ -144,6 +145,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         if path:
             sampling.check_output_path(path)
     if args.interpolate:
+        check_animation_path(args.interpolate)
         sampling.check_output_path(sampling.strip_path(args.interpolate))
     if args.progress_gif is not None:
         _progress_gif(args.run, args.progress_gif)

@@ -89,13 +89,14 @@ class Generator(nn.Module):
 
     def __init__(self, net: nn.Module, cfg: TrainConfig, weights: str = "G") -> None:
         super().__init__()
-        self.net = net.eval()
+        self.net = net
         self.cfg = cfg
         self.weights = weights
         self.z_dim: int = cfg.z_dim
         self.image_size: int = cfg.image_size
         self.channels: int = cfg.channels
         self.num_classes: int = int(getattr(net, "num_classes", 0) or 0)
+        self.eval()
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.num_classes:
@@ -178,7 +179,8 @@ class Generator(nn.Module):
         """Images along spherical paths between the first latent of each seed, ``frames``
         steps per leg: ``[(len(seeds) - 1) * frames + 1, C, H, W]``.
 
-        Frame 0 is the first image of ``sample(n, seeds[0])``, the last that of ``seeds[-1]``.
+        Frame 0 has the latent of the first image of ``sample(n, seeds[0])`` (so equals that
+        image up to float rounding between batch sizes), the last frame that of ``seeds[-1]``.
         A conditional generator keeps one class throughout (``label``, default 0).
         """
         if len(seeds) < 2:
