@@ -69,3 +69,12 @@ def test_mp4_without_a_writer_says_what_to_install(tmp_path: Path) -> None:
     frames = [np.zeros((4, 4), dtype=np.uint8)] * 2
     with pytest.raises(UserError, match="imageio"):
         write_animation(frames, tmp_path / "a.mp4")
+
+
+def test_mp4_frames_are_enlarged_and_padded_for_video_codecs(tmp_path: Path) -> None:
+    iio = pytest.importorskip("imageio.v3")
+    pytest.importorskip("imageio_ffmpeg")
+    frames = [np.full((28, 28), v, dtype=np.uint8) for v in (0, 255, 0)]
+    video = iio.imread(write_animation(frames, tmp_path / "a.mp4"))
+    assert video.shape == (3, 144, 144, 3)  # 28 x 5 = 140, padded to 9 x 16
+    assert video[1, :140, :140].mean() > 200 and video[1, 140:].max() < 40

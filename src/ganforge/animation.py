@@ -59,8 +59,11 @@ def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:
             "or write a .gif"
         ) from None
     stack = np.stack([f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=2) for f in frames])
-    # H.264 wants even sides: pad one black row/column where needed.
-    pad_h, pad_w = stack.shape[1] % 2, stack.shape[2] % 2
+    # Small images are enlarged (nearest neighbour) to at least 128 pixels, and padded
+    # with black to multiples of 16, the macro block size video codecs want.
+    scale = max(1, -(-128 // max(stack.shape[1:3])))
+    stack = stack.repeat(scale, axis=1).repeat(scale, axis=2)
+    pad_h, pad_w = -stack.shape[1] % 16, -stack.shape[2] % 16
     stack = np.pad(stack, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
     try:
         iio.imwrite(path, stack, fps=fps, extension=".mp4")

@@ -20,7 +20,13 @@ import torch
 from torch import Tensor, nn
 
 from ganforge.errors import UserError
-from ganforge.sampling import METADATA_KEY, Generator, check_output_path, load_generator
+from ganforge.sampling import (
+    LATENT_RECIPE,
+    METADATA_KEY,
+    Generator,
+    check_output_path,
+    load_generator,
+)
 
 FORMATS: dict[str, str] = {"safetensors": ".safetensors", "torchscript": ".pt", "onnx": ".onnx"}
 SIDECAR_FORMAT = "ganforge-generator"
@@ -44,7 +50,7 @@ def describe(G: Generator, file_format: str) -> dict[str, Any]:
         "weights": G.weights,
         "inputs": inputs,
         "output": f"images float32 [B, {G.channels}, {G.image_size}, {G.image_size}] in [-1, 1]",
-        "latents": "z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))",
+        "latents": LATENT_RECIPE,
         "config": G.cfg.to_dict(),
     }
 

@@ -1,8 +1,10 @@
 """Using a trained generator: loading it, drawing latents and images, interpolating,
 and writing what was drawn (grid PNG, one PNG each, ``.npz``, GIF).
 
-Latents are drawn on the CPU from a seed, so the same seed gives the same images on
-any device: ``z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))``.
+Latents are drawn on the CPU from a seed, one vector after another, so the same seed
+gives the same images on any device, and the first k of n latents are the k latents of
+the same seed (one ``torch.randn(n, z_dim)`` call would not promise that: its values
+depend on n). See :data:`LATENT_RECIPE`.
 """
 
 from __future__ import annotations
@@ -28,8 +30,13 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.run_dir import find_checkpoint
 
 Labels = int | Sequence[int] | Tensor | None
+LATENT_RECIPE = (
+    "gen = torch.Generator().manual_seed(seed); "
+    "z = torch.stack([torch.randn(z_dim, generator=gen) for _ in range(n)])"
+)
 METADATA_KEY = "ganforge"  # where an exported file keeps its description (safetensors metadata)
 _MAX_RESAMPLE_ROUNDS = 1000
+_TRUNCATION_STREAM = 2**32  # truncation redraws from seed + this, apart from the latents' stream
 
 
 def truncate(z: Tensor, threshold: float, generator: torch.Generator) -> Tensor:
@@ -109,13 +116,17 @@ class Generator(nn.Module):
         return next(self.net.parameters()).device
 
     def latents(self, n: int, seed: int = 0, truncation: float | None = None) -> Tensor:
-        """``n`` latent vectors ``[n, z_dim]`` drawn on the CPU from ``seed`` (device-independent),
-        truncated to ``|z| <= truncation`` when given (see :func:`truncate`)."""
+        """``n`` latent vectors ``[n, z_dim]`` drawn on the CPU from ``seed`` one after another
+        (:data:`LATENT_RECIPE`), each truncated to ``|z| <= truncation`` when given (see
+        :func:`truncate`). ``latents(n, s)[:k]`` equals ``latents(k, s)``."""
         if n <= 0:
             raise UserError(f"number of samples must be positive, got {n}")
         gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.z_dim, generator=gen)
-        return z if truncation is None else truncate(z, truncation, gen)
+        z = torch.stack([torch.randn(self.z_dim, generator=gen) for _ in range(n)])
+        if truncation is None:
+            return z
+        redraw = torch.Generator().manual_seed(seed + _TRUNCATION_STREAM)
+        return torch.stack([truncate(row, truncation, redraw) for row in z])
 
     def labels_for(self, n: int, labels: Labels = None) -> Tensor | None:
         """Class labels ``[n]`` (int64) for ``n`` images, checked against the generator's classes.
@@ -180,7 +191,7 @@ class Generator(nn.Module):
         steps per leg: ``[(len(seeds) - 1) * frames + 1, C, H, W]``.
 
         Frame 0 has the latent of the first image of ``sample(n, seeds[0])`` (so equals that
-        image up to float rounding between batch sizes), the last frame that of ``seeds[-1]``.
+        image, up to float rounding between batch sizes), the last frame that of ``seeds[-1]``.
         A conditional generator keeps one class throughout (``label``, default 0).
         """
         if len(seeds) < 2:
