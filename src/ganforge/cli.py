@@ -171,7 +171,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             print(f"wrote {path} ({args.n} images, {about})")
     if args.interpolate:
         frames = G.interpolate(args.seeds, args.frames, args.cls, args.truncation)
-        gif, strip = sampling.save_interpolation(frames, args.interpolate, args.frames, args.frame_ms)
+        gif, strip = sampling.save_interpolation(
+            frames, args.interpolate, args.frames, args.frame_ms
+        )
         seeds = ",".join(map(str, args.seeds))
         print(f"wrote {gif} and {strip} ({frames.shape[0]} frames through seeds {seeds})")
     return 0
