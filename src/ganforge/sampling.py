@@ -67,7 +67,12 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     if float(torch.sin(omega)) < 1e-6:  # (anti)parallel: the great circle is undefined, go straight
         out = (1 - t64) * a64 + t64 * b64
     else:
-        out = (torch.sin((1 - t64) * omega) * a64 + torch.sin(t64 * omega) * b64) / torch.sin(omega)
+        # coefficients first: at t = 0 they are exactly 1 and 0 (x / x == 1 in IEEE arithmetic)
+        ca, cb = (
+            torch.sin((1 - t64) * omega) / torch.sin(omega),
+            torch.sin(t64 * omega) / torch.sin(omega),
+        )
+        out = ca * a64 + cb * b64
     return out.to(a.dtype)
 
 
