@@ -84,24 +84,98 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want integers separated by commas: '{text}'") from None
+
+
 def _add_sample(sub: Any) -> None:
-    p = sub.add_parser("sample", help="draw images from a trained generator")
-    p.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder or a checkpoint file")
-    p.add_argument("--n", type=int, default=64, help="number of images")
+    p = sub.add_parser(
+        "sample",
+        help="draw images from a trained generator",
+        description="Draw images from a run or checkpoint: a grid PNG (the default), one PNG "
+        "per image, an .npz array, a latent interpolation, the run's progress animation.",
+    )
+    p.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder, checkpoint or .safetensors")
+    p.add_argument("--n", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (same seed, same images)")
-    p.add_argument("--out", default="samples.png", help="grid PNG to write")
-    p.add_argument("--nrow", type=int, default=8, help="images per grid row")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--grid", "--out", dest="grid", metavar="PNG", help="grid PNG to write")
+    p.add_argument("--nrow", type=int, default=8, help="images per grid row (default 8)")
+    p.add_argument("--padding", type=int, default=2, help="pixels between grid images")
+    p.add_argument("--dir", metavar="FOLDER", help="write one PNG per image into this folder")
+    p.add_argument("--npz", metavar="FILE", help="write uint8 images [N, H, W, C] (and labels)")
+    p.add_argument("--class", dest="cls", type=int, metavar="K", help="class of every image")
+    p.add_argument(
+        "--truncation", type=float, metavar="T",
+        help="redraw latent entries with |z| > T (BigGAN's truncation trick; smaller T: "
+        "less variety, cleaner images)",
+    )  # fmt: skip
+    p.add_argument("--no-ema", action="store_true", help="use G's weights, not its EMA")
+    p.add_argument(
+        "--batch-stats", action="store_true",
+        help="BatchNorm with each batch's statistics (train mode) instead of the running ones",
+    )  # fmt: skip
+    p.add_argument("--interpolate", metavar="GIF", help="latent interpolation (.gif or .mp4)")
+    p.add_argument("--seeds", type=_seeds, default=[0, 1], help="seeds to pass through (0,1)")
+    p.add_argument("--frames", type=int, default=16, help="frames between two seeds (16)")
+    p.add_argument("--frame-ms", type=int, default=100, help="milliseconds per frame (100)")
+    p.add_argument(
+        "--progress-gif", nargs="?", const="", metavar="GIF",
+        help="animate the run's fixed-noise grids (default RUN/samples/progress.gif)",
+    )  # fmt: skip
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     p.set_defaults(func=_cmd_sample)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from ganforge.sampling import load_generator, save_grid
+    from ganforge import sampling
+    from ganforge.animation import check_animation_path
     from ganforge.training.device import resolve_device
 
-    G = load_generator(args.run, resolve_device(args.device))
-    path = save_grid(G.sample(args.n, seed=args.seed), args.out, nrow=args.nrow)
-    print(f"wrote {path} ({args.n} images, seed {args.seed})")
+    if args.n <= 0:
+        raise UserError(f"--n must be positive, got {args.n}")
+    if args.frames <= 0 or args.frame_ms <= 0:
+        raise UserError("--frames and --frame-ms must be positive")
+    wants_images = args.grid or args.dir or args.npz
+    if not (wants_images or args.interpolate or args.progress_gif is not None):
+        args.grid = "samples.png"
+    for path in (args.grid, args.npz, args.interpolate, args.progress_gif):
+        if path:
+            sampling.check_output_path(path)
+    if args.interpolate:
+        check_animation_path(args.interpolate)
+        sampling.check_output_path(sampling.strip_path(args.interpolate))
+    if args.progress_gif is not None:
+        _progress_gif(args.run, args.progress_gif)
+    if not (args.grid or args.dir or args.npz or args.interpolate):
+        return 0
+
+    G = sampling.load_generator(args.run, resolve_device(args.device), ema=not args.no_ema)
+    about = f"seed {args.seed}, {'EMA' if G.weights == 'ema' else 'G'} weights"
+    if args.truncation is not None:
+        about += f", truncation {args.truncation}"
+    if args.grid or args.dir or args.npz:
+        labels = G.labels_for(args.n, args.cls)
+        images = G.sample(args.n, args.seed, labels, truncation=args.truncation,
+                          batch_stats=args.batch_stats)  # fmt: skip
+        if args.grid:
+            path = sampling.save_grid(images, args.grid, nrow=args.nrow, padding=args.padding)
+            print(f"wrote {path} ({args.n} images, {about})")
+        if args.dir:
+            folder = sampling.save_pngs(images, args.dir)
+            print(f"wrote {args.n} PNGs to {folder} ({about})")
+        if args.npz:
+            path = sampling.save_npz(images, args.npz, labels)
+            print(f"wrote {path} ({args.n} images, {about})")
+    if args.interpolate:
+        frames = G.interpolate(args.seeds, args.frames, args.cls, args.truncation)
+        gif, strip = sampling.save_interpolation(
+            frames, args.interpolate, args.frames, args.frame_ms
+        )
+        seeds = ",".join(map(str, args.seeds))
+        print(f"wrote {gif} and {strip} ({frames.shape[0]} frames through seeds {seeds})")
     return 0
 
 
@@ -169,7 +243,64 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_train, _add_sample, _add_prepare, _add_datasets]
+def _progress_gif(run_or_ckpt: str, out: str) -> None:
+    from pathlib import Path
+
+    from ganforge.animation import progress_gif
+    from ganforge.training.run_dir import find_checkpoint, run_of
+
+    run = Path(run_or_ckpt)
+    if not run.is_dir():
+        run = run_of(find_checkpoint(run))
+    path = progress_gif(run / "samples", out or None)
+    if path is None:
+        raise UserError(f"{run / 'samples'} holds no grid PNGs (stepNNNNNNN.png) to animate")
+    print(f"wrote {path}")
+
+
+def _add_export(sub: Any) -> None:
+    from ganforge.export import FORMATS
+
+    p = sub.add_parser(
+        "export",
+        help="write the generator alone as safetensors, TorchScript or ONNX",
+        description="Write the generator alone, with a JSON sidecar (FILE.json) naming its "
+        "input and output sizes; then check that the file gives the same images.",
+    )
+    p.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder or checkpoint file")
+    p.add_argument("--format", required=True, choices=list(FORMATS), help="file format")
+    p.add_argument("--out", metavar="FILE", help="file to write (default generator.<ext>)")
+    p.add_argument("--no-ema", action="store_true", help="export G's weights, not its EMA")
+    p.add_argument("--no-check", action="store_true", help="skip running the exported file")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ganforge import export
+    from ganforge.sampling import check_output_path, load_generator
+
+    out = check_output_path(args.out or export.default_out(args.format))
+    G = load_generator(args.run, ema=not args.no_ema)
+    path = export.export_generator(G, args.format, out)
+    weights = "EMA" if G.weights == "ema" else "G"
+    print(f"wrote {path} and {export.sidecar_path(path)} ({args.format}, {weights} weights)")
+    if args.no_check:
+        return 0
+    if args.format == "onnx" and not export.onnx_runtime_available():
+        print("not checked: onnxruntime is not installed (pip install onnxruntime)")
+        return 0
+    diff = export.check_export(path, G, args.format)
+    if diff > 1e-4:
+        print(f"ganforge: warning: {path} differs from the checkpoint by up to {diff:.2g}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"checked: {path} gives the checkpoint's images (largest difference {diff:.1g})")
+    return 0
+
+
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_train, _add_sample, _add_export, _add_prepare, _add_datasets,
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

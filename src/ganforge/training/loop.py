@@ -21,6 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ganforge import config as cfgmod
+from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
 from ganforge.data import BatchLoader, DataSpec, load_data
 from ganforge.errors import ConfigError, UserError
@@ -315,6 +316,7 @@ def train(
                 if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
                     save()
             save()
+            progress_gif(run / "samples")  # samples/progress.gif from the grids saved so far
         finally:
             bar.close()
             logger.close()
