@@ -37,7 +37,7 @@ def test_conditional_run_trains_end_to_end(tmp_path: Path) -> None:
     assert list(state["G_ema"]) == list(state["G"]) and "embed.weight" in state["G"]
     assert state["ema_updates"] == 3
     assert not torch.equal(state["G_ema"]["embed.weight"], state["G"]["embed.weight"])
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step0000002.png"]
+    assert sorted(p.name for p in (run / "samples").glob("step*.png")) == ["step0000002.png"]
     G = load_generator(run)
     images = G.sample(4, seed=0, labels=torch.tensor([0, 1, 2, 3]))
     assert images.shape == (4, 1, 28, 28) and images.dtype == torch.uint8
