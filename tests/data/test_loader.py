@@ -69,13 +69,18 @@ def test_order_depends_on_seed_and_epoch_only(packed: ImageData) -> None:
     assert not torch.equal(a.order(0), BatchLoader(packed, 8, seed=4, device=CPU).order(0))
 
 
-def test_ranks_split_each_epoch(packed: ImageData) -> None:
-    shards = [
-        BatchLoader(packed, 4, 0, CPU, rank=r, world_size=2, max_memory_mb=0.001) for r in (0, 1)
+def test_ranks_split_each_global_batch(packed: ImageData) -> None:
+    one = BatchLoader(packed, 4, 0, CPU, drop_last=True, max_memory_mb=0.001)
+    ranks = [
+        BatchLoader(packed, 4, 0, CPU, True, rank=r, world_size=2, max_memory_mb=0.001)
+        for r in (0, 1)
     ]
-    orders = [set(s.order(0).tolist()) for s in shards]
-    assert len(orders[0]) == len(orders[1]) == 26 and not orders[0] & orders[1]
-    assert len(shards[0]) == 7
+    assert len(one) == len(ranks[0]) == len(ranks[1]) == 13  # 53 images, global batch 4
+    for index in (0, 5, 12):
+        whole, _ = one.batch(1, index)
+        parts = [r.batch(1, index)[0] for r in ranks]
+        assert parts[0].shape[0] == parts[1].shape[0] == 2
+        assert torch.equal(torch.cat(parts), whole)  # disjoint halves of the same batch
 
 
 def test_in_memory_data_is_never_streamed() -> None:

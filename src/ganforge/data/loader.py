@@ -52,6 +52,10 @@ class BatchLoader:
     prepared ``.gfd`` file) larger than that stays on disk: a background thread
     gathers the next ``prefetch`` batches from the map while the device trains.
     Both ways give bit-identical batches.
+
+    With ``world_size`` ranks, ``batch_size`` is the global batch: batch ``k`` of an
+    epoch is the same ``batch_size`` images on any number of ranks, and rank ``r``
+    takes its ``r``-th equal slice of it, so every rank sees a disjoint shard.
     """
 
     def __init__(
@@ -91,8 +95,8 @@ class BatchLoader:
         self.rank = rank
         self.world_size = world_size
         self.prefetch = prefetch
-        shard = self.num_images // world_size
-        full, rest = divmod(shard, batch_size)
+        self.local_batch = batch_size // world_size  # this rank's slice of each global batch
+        full, rest = divmod(self.num_images, batch_size)
         self.batches_per_epoch = full if drop_last else full + (rest > 0)
         self._orders: dict[int, Tensor] = {}  # epoch -> this rank's order (CPU), last two kept
         self._device_order: tuple[int, Tensor] = (-1, torch.empty(0, dtype=torch.long))
@@ -103,27 +107,30 @@ class BatchLoader:
     def _cpu_order(self, epoch: int) -> Tensor:
         if epoch not in self._orders:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            perm = torch.randperm(self.num_images, generator=gen)
-            shard = self.num_images // self.world_size
             self._orders = {e: o for e, o in self._orders.items() if e in (epoch - 1, epoch + 1)}
-            self._orders[epoch] = perm[self.rank * shard : (self.rank + 1) * shard]
+            self._orders[epoch] = torch.randperm(self.num_images, generator=gen)
         return self._orders[epoch]
 
     def order(self, epoch: int) -> Tensor:
-        """This rank's sample indices for ``epoch`` (on the device when the data is)."""
+        """The sample order of ``epoch``, all ranks' (on the device when the data is)."""
         if self.images is None:
             return self._cpu_order(epoch)
         if self._device_order[0] != epoch:
             self._device_order = (epoch, self._cpu_order(epoch).to(self.images.device))
         return self._device_order[1]
 
+    def _span(self, index: int) -> slice:
+        """This rank's part of global batch ``index`` in the epoch's order."""
+        start = index * self.batch_size + self.rank * self.local_batch
+        return slice(start, min(start + self.local_batch, (index + 1) * self.batch_size))
+
     def _indices(self, epoch: int, index: int) -> Tensor:
-        return self._cpu_order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        return self._cpu_order(epoch)[self._span(index)]
 
     def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor | None]:
         """Batch ``index`` of ``epoch``: float images in [-1, 1] ``[B, C, H, W]`` and labels."""
         if self.images is not None:
-            idx = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+            idx = self.order(epoch)[self._span(index)]
             raw = torch.index_select(self.images, 0, idx)  # row copies: ~20x images[idx] on CPU
         else:
             idx = self._indices(epoch, index)
