@@ -95,6 +95,9 @@ class TrainConfig:
     keep_last: int = 3  # periodic checkpoints kept beside last.pt; 0 keeps only last.pt
     on_nan: str = "stop"  # stop | rollback (to the last checkpoint, halving the learning rates)
     progress: bool = True  # tqdm progress bar
+    # several processes (torchrun): see training/distributed.py
+    dist_timeout: float = 600.0  # seconds a rank waits for the others before giving up
+    sync_bn: bool = False  # SyncBatchNorm across GPUs (per-rank BatchNorm otherwise)
 
     def budget_set(self) -> bool:
         """Whether any training budget is set."""

@@ -30,14 +30,15 @@ from ganforge.losses import build_loss
 from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training import run_dir
-from ganforge.training.device import autocast_factory, choose_threads, resolve_device
+from ganforge.training import distributed
+from ganforge.training.device import autocast_factory, choose_threads
 from ganforge.training.quality import make_augment, make_ema, with_classes
 from ganforge.training.steps import GANStep
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
 RESUMABLE_CHANGES = {
     "epochs", "steps", "minutes", "progress", "log_every", "ckpt_every", "keep_last", "device",
-    "on_nan",
+    "on_nan", "dist_timeout", "decode_workers", "max_memory_mb", "threads",
 }  # fmt: skip
 MAX_ROLLBACKS = 3
 
@@ -139,24 +140,36 @@ def train(
     if not cfg.budget_set():
         raise ConfigError("no training budget: give --epochs, --steps or --minutes")
 
-    device = resolve_device(cfg.device)
+    world = distributed.world_from_env()
+    if world.enabled and cfg.batch_size % world.size:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} (the global batch) must divide evenly among "
+            f"{world.size} processes"
+        )
+    if world.enabled and not cfg.drop_last:  # a short last batch cannot be split evenly
+        cfg = dataclasses.replace(cfg, drop_last=True)
+    device = distributed.setup(world, cfg.device, cfg.dist_timeout)
     autocast = autocast_factory(device, cfg.precision)
     data, notices = load_data(data_spec(cfg))
     cfg = with_classes(cfg, data)  # conditional runs take their class count from the data
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg)  # raises before anything is written
     loader = BatchLoader(
-        data, cfg.batch_size, cfg.seed, device, cfg.drop_last, max_memory_mb=cfg.max_memory_mb
-    )
+        data, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
+        cfg.max_memory_mb,
+    )  # fmt: skip
     if len(loader) == 0:
         raise ConfigError(
             f"batch_size {cfg.batch_size} is larger than the {len(data)} images and drop_last is on"
         )
     if resume is None:
-        run = run_dir.create(Path(out) if out else run_dir.default_name(cfg.preset))
-        cfgmod.save(cfg, run / "config.toml")
-    for line in notices:
-        info(line)
+        run = Path(out) if out else run_dir.default_name(cfg.preset)
+        if world.is_main:
+            run_dir.create(run)
+            cfgmod.save(cfg, run / "config.toml")
+    if world.is_main:
+        for line in notices:
+            info(line)
 
     if device.type == "cpu":
         torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
@@ -226,7 +239,8 @@ def train(
                 f"the weights of {bad} hold NaN or Inf at step {pos.step}; not saving them. "
                 f"The last good checkpoint is {ckpt_dir / 'last.pt'}"
             )
-        ckpt.save_rotating(snapshot(), ckpt_dir, pos.step, cfg.keep_last)
+        if world.is_main:
+            ckpt.save_rotating(snapshot(), ckpt_dir, pos.step, cfg.keep_last)
 
     if state is not None:
         restore(state)
@@ -244,12 +258,14 @@ def train(
 
     batches = len(loader)
     total = _total_steps(cfg, batches)
-    lock = run_dir.RunLock(run).acquire()
-    ckpt.remove_stale_temps(ckpt_dir)
-    logger = RunLogger(run)
-    info(f"run folder: {run}   watch it with: tensorboard --logdir {run / 'tb'}")
+    lock = run_dir.RunLock(run).acquire() if world.is_main else None
+    if world.is_main:
+        ckpt.remove_stale_temps(ckpt_dir)
+        info(f"run folder: {run}   watch it with: tensorboard --logdir {run / 'tb'}")
+    logger = RunLogger(run, enabled=world.is_main)
     bar = tqdm(
-        total=total, initial=pos.step, disable=not cfg.progress, unit="step", dynamic_ncols=True,
+        total=total, initial=pos.step, unit="step", dynamic_ncols=True,
+        disable=not (cfg.progress and world.is_main),
         mininterval=0.5 if sys.stderr.isatty() else 30,
     )  # fmt: skip
     window_start, window_images = time.perf_counter(), 0
@@ -258,10 +274,15 @@ def train(
     D.train()
     with _StopSignal() as stop:
         try:
-            while not _budget_reached(cfg, pos, batches) and not stop.requested:
+            while not distributed.any_rank(
+                _budget_reached(cfg, pos, batches) or stop.requested, world, device
+            ):
                 t0 = time.perf_counter()
                 real, labels = loader.batch(pos.epoch, pos.index)
-                z = torch.randn(real.shape[0], cfg.z_dim, device=device, generator=noise)
+                # every rank draws the global batch's noise and keeps its own slice of it
+                n = real.shape[0]
+                z = torch.randn(n * world.size, cfg.z_dim, device=device, generator=noise)
+                z = z[world.rank * n : (world.rank + 1) * n]
                 stats = step_fn(real, z, labels)
                 batch_epoch, batch_index = pos.epoch, pos.index
                 pos.step += 1
@@ -270,7 +291,8 @@ def train(
                     pos.epoch, pos.index = pos.epoch + 1, 0
                 window_images += real.shape[0]
                 loss_d, loss_g = float(stats["loss/D"]), float(stats["loss/G"])
-                if not (math.isfinite(loss_d) and math.isfinite(loss_g)):
+                finite = math.isfinite(loss_d) and math.isfinite(loss_g)
+                if distributed.any_rank(not finite, world, device):
                     which, value = ("D", loss_d) if not math.isfinite(loss_d) else ("G", loss_g)
                     last = ckpt_dir / "last.pt"
                     if cfg.on_nan == "rollback" and last.is_file() and rollbacks < MAX_ROLLBACKS:
@@ -316,12 +338,15 @@ def train(
                 if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
                     save()
             save()
-            progress_gif(run / "samples")  # samples/progress.gif from the grids saved so far
+            if world.is_main:
+                progress_gif(run / "samples")  # samples/progress.gif from the grids saved so far
         finally:
             bar.close()
             logger.close()
-            lock.release()
-    if stop.requested:
+            if lock is not None:
+                lock.release()
+            distributed.teardown(world)
+    if stop.requested and world.is_main:
         info(f"stopped at step {pos.step}; continue with: ganforge train --resume {run}")
     return run
 
