@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from ganforge import config as cfgmod
@@ -28,10 +27,11 @@ from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training import run_dir
 from ganforge.training.device import autocast_factory, choose_threads, resolve_device
-from ganforge.training.steps import GANStep
+from ganforge.training.steps import StepOptions, build_step
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
 RESUMABLE_CHANGES = {"epochs", "steps", "minutes", "progress", "log_every", "ckpt_every"}
+RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}  # speed only, same arithmetic
 
 
 class TrainingDiverged(UserError):
@@ -151,13 +151,11 @@ def train(
 
     if device.type == "cpu":
         torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
-    conv = any(isinstance(m, nn.Conv2d) for m in D.modules())
-    memory_format = torch.channels_last if (cfg.channels_last and conv) else torch.preserve_format
-    G.to(device, memory_format=memory_format)
-    D.to(device, memory_format=memory_format)
-    adam: dict[str, Any] = {"foreach": True} if device.type != "mps" else {}
-    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2), **adam)
-    opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2), **adam)
+    step_fn = build_step(
+        G, D, LOSSES[cfg.loss], (cfg.lr_g, cfg.lr_d), (cfg.beta1, cfg.beta2), device, autocast,
+        StepOptions.from_config(cfg),
+    )  # fmt: skip
+    opt_g, opt_d = step_fn.opt_g, step_fn.opt_d
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     fixed_noise = torch.randn(
         cfg.grid_n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)
@@ -175,7 +173,6 @@ def train(
         ckpt.set_rng_state(state["rng"])
         info(f"resuming {run} at step {pos.step} (epoch {pos.epoch}, batch {pos.index})")
 
-    step_fn = GANStep(G, D, opt_g, opt_d, LOSSES[cfg.loss], autocast, cfg.channels_last and conv)
     logger = RunLogger(run)
     ckpt_path = run / "checkpoints" / "last.pt"
 

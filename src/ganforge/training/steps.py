@@ -2,17 +2,81 @@
 
 The step knows the objective only as a :class:`ganforge.losses.Loss` and the
 networks only as modules; it works for any loss and any model.
+
+Its fast paths, each with a switch (see :class:`StepOptions`):
+
+- channels_last activations for conv models (the weights are converted by
+  :func:`build_step`);
+- D's parameters frozen during the G step, so no weight gradient of D is computed
+  that the G step would throw away (exactly the same losses as not freezing);
+- ``zero_grad(set_to_none=True)``: gradients are freed, not zero-filled;
+- ``compile``: torch.compile of the three pieces of a step (G's forward, D's loss,
+  G's loss) separately, so no compiled graph spans the D and the G backward;
+- ``cuda_graphs``: on CUDA, the whole D+G step captured once the batch shape is
+  fixed and replayed after that.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ContextManager
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ganforge.logging import info
 from ganforge.losses import Loss
+from ganforge.training.device import adam_options, compile_problem, cuda_graphs_problem
+
+# Eager steps run before a CUDA graph is captured (cuDNN and the allocator warm up).
+CUDA_GRAPH_WARMUP = 3
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """The switchable fast paths of a training step."""
+
+    channels_last: bool = True  # conv models only
+    freeze_d: bool = True  # D's parameters need no gradient during the G step
+    adam_impl: str = "auto"  # auto | fused | foreach | for-loop
+    compile: bool = False
+    cuda_graphs: bool = False
+    compile_backend: str = "inductor"
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> StepOptions:
+        """The options a :class:`ganforge.config.TrainConfig` asks for."""
+        return cls(
+            cfg.channels_last, cfg.freeze_d, cfg.adam_impl, cfg.compile, cfg.cuda_graphs,
+            cfg.compile_backend,
+        )  # fmt: skip
+
+
+class _Piece:
+    """One function of the step, compiled with torch.compile when asked; falls back to the
+    plain function, with one line, if compiling it fails."""
+
+    def __init__(self, fn: Callable[..., Any], name: str, backend: str | None) -> None:
+        self.fn, self.name = fn, name
+        self.compiled = torch.compile(fn, backend=backend) if backend else None
+        self.succeeded = False
+
+    def __call__(self, *args: Any) -> Any:
+        if self.compiled is None:
+            return self.fn(*args)
+        if self.succeeded:
+            return self.compiled(*args)
+        try:
+            out = self.compiled(*args)
+        except Exception as exc:  # compilation runs inside the first call
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            info(f"--compile: compiling {self.name} failed ({first}); running it uncompiled")
+            self.compiled = None
+            return self.fn(*args)
+        self.succeeded = True
+        return out
 
 
 class GANStep:
@@ -25,38 +89,66 @@ class GANStep:
         opt_g: torch.optim.Optimizer,
         opt_d: torch.optim.Optimizer,
         loss: Loss,
-        autocast: Callable[[], ContextManager],
+        autocast: Callable[[], AbstractContextManager],
         channels_last: bool = False,
+        freeze_d: bool = True,
+        compile_backend: str | None = None,
+        cuda_graphs: bool = False,
     ) -> None:
         self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
         self.autocast = autocast
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.freeze_d = freeze_d
+        # With a compile backend each piece is one compiled graph; none spans two backwards.
+        self._generate = _Piece(self._generate_fn, "G's forward", compile_backend)
+        self._d_loss = _Piece(self._d_loss_fn, "D's loss", compile_backend)
+        self._g_loss = _Piece(self._g_loss_fn, "G's loss", compile_backend)
+        self.cuda_graphs = cuda_graphs
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._graph_key: tuple[Any, ...] = ()
+        self._graph_inputs: list[Tensor | None] = []
+        self._graph_outputs: dict[str, Tensor] = {}
+        self._eager_calls = 0
 
-    def __call__(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
-        real = real.contiguous(memory_format=self.memory_format)
+    def _generate_fn(self, z: Tensor, labels: Tensor | None) -> Tensor:
         with self.autocast():
-            fake = self.G(z, labels)  # [B, C, H, W]
+            return self.G(z, labels)  # [B, C, H, W]
+
+    def _d_loss_fn(
+        self, real: Tensor, fake: Tensor, labels: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        with self.autocast():
+            real_logits = self.D(real, labels).float()
+            fake_logits = self.D(fake, labels).float()
+        return self.loss.d(real_logits, fake_logits), real_logits, fake_logits
+
+    def _g_loss_fn(self, fake: Tensor, labels: Tensor | None) -> Tensor:
+        with self.autocast():
+            g_logits = self.D(fake, labels).float()
+        return self.loss.g(g_logits)
+
+    def step(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """One D and one G update, run as plain (possibly compiled) PyTorch calls."""
+        real = real.contiguous(memory_format=self.memory_format)
+        fake = self._generate(z, labels)
 
         # D step: real vs detached fake, so D's loss sends no gradient into G.
         self.opt_d.zero_grad(set_to_none=True)
-        with self.autocast():
-            real_logits = self.D(real, labels).float()
-            fake_logits = self.D(fake.detach(), labels).float()
-        loss_d = self.loss.d(real_logits, fake_logits)
+        loss_d, real_logits, fake_logits = self._d_loss(real, fake.detach(), labels)
         loss_d.backward()
         self.opt_d.step()
 
-        # G step on the same fake, now through D; D's weights are frozen so no
-        # gradient is spent on them (its BatchNorm statistics still update, as in training).
+        # G step on the same fake, now through D. With freeze_d, D's weights need no
+        # gradient, so none is computed (its BatchNorm statistics still update, as in training).
         self.opt_g.zero_grad(set_to_none=True)
-        self.D.requires_grad_(False)
+        if self.freeze_d:
+            self.D.requires_grad_(False)
         try:
-            with self.autocast():
-                g_logits = self.D(fake, labels).float()
-            loss_g = self.loss.g(g_logits)
+            loss_g = self._g_loss(fake, labels)
             loss_g.backward()
         finally:
-            self.D.requires_grad_(True)
+            if self.freeze_d:
+                self.D.requires_grad_(True)
         self.opt_g.step()
 
         return {
@@ -65,3 +157,83 @@ class GANStep:
             "D(x)": torch.sigmoid(real_logits.detach()).mean(),
             "D(G(z))": torch.sigmoid(fake_logits.detach()).mean(),
         }
+
+    def __call__(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        if self.cuda_graphs and real.is_cuda:
+            return self._graphed_step(real, z, labels)
+        return self.step(real, z, labels)
+
+    def _graphed_step(self, real: Tensor, z: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
+        """Warm up eagerly on a side stream, capture the whole step once, then replay it.
+
+        A batch of another shape (the last, shorter one of an epoch) runs eagerly: the
+        parameters and optimiser states are the same tensors in both paths.
+        """
+        key = (real.shape, z.shape, None if labels is None else labels.shape)
+        if self._graph is not None and key == self._graph_key:
+            for static, new in zip(self._graph_inputs, (real, z, labels), strict=True):
+                if static is not None and new is not None:
+                    static.copy_(new)
+            self._graph.replay()
+            return {k: v.clone() for k, v in self._graph_outputs.items()}
+        if self._graph is not None or self._eager_calls < CUDA_GRAPH_WARMUP:
+            self._eager_calls += 1
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                out = self.step(real, z, labels)
+            torch.cuda.current_stream().wait_stream(side)
+            return out
+        # Capture: gradients start as None so the graph allocates them in its own pool.
+        self._graph_inputs = [t.clone() if t is not None else None for t in (real, z, labels)]
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        cache = torch.is_autocast_cache_enabled()
+        torch.set_autocast_cache_enabled(False)  # cached casts would be stale on replay
+        try:
+            with torch.cuda.graph(graph):
+                self._graph_outputs = self.step(*self._graph_inputs)  # type: ignore[arg-type]
+        finally:
+            torch.set_autocast_cache_enabled(cache)
+        self._graph, self._graph_key = graph, key
+        graph.replay()  # capturing records the work; replaying does this batch's update
+        return {k: v.clone() for k, v in self._graph_outputs.items()}
+
+
+def build_step(
+    G: nn.Module,
+    D: nn.Module,
+    loss: Loss,
+    lr: tuple[float, float],
+    betas: tuple[float, float],
+    device: torch.device,
+    autocast: Callable[[], AbstractContextManager],
+    options: StepOptions = StepOptions(),
+) -> GANStep:
+    """Move G and D to ``device`` and build their Adam optimisers and the step, with
+    each fast path of ``options`` that applies here (one line for each that does not).
+
+    ``lr`` is ``(lr_g, lr_d)``. The optimisers are the step's ``opt_g`` and ``opt_d``.
+    """
+    conv = any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in D.modules())
+    channels_last = options.channels_last and conv
+    for net in (G, D):
+        net.to(device)
+        if channels_last:
+            net.to(memory_format=torch.channels_last)  # 4-D conv weights as NHWC
+    compile = options.compile
+    if compile and (reason := compile_problem(device)):
+        info(f"--compile: {reason}; training uncompiled")
+        compile = False
+    cuda_graphs = options.cuda_graphs
+    if cuda_graphs and (reason := cuda_graphs_problem(device)):
+        info(f"--cuda-graphs: {reason}; training without them")
+        cuda_graphs = False
+    adam = adam_options(device, options.adam_impl, capturable=cuda_graphs)
+    opt_g = torch.optim.Adam(G.parameters(), lr[0], betas=betas, **adam)
+    opt_d = torch.optim.Adam(D.parameters(), lr[1], betas=betas, **adam)
+    backend = options.compile_backend if compile else None
+    return GANStep(
+        G, D, opt_g, opt_d, loss, autocast, channels_last, options.freeze_d, backend, cuda_graphs
+    )
