@@ -19,12 +19,13 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge.bench_reference import check_supported, reference_steps
-from ganforge.config import TrainConfig
+from ganforge.config import TrainConfig, apply, validate
 from ganforge.data import BatchLoader, DataSpec, load_data, load_sample
 from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES
@@ -73,12 +74,19 @@ class BenchResult:
     windows: int
     loops: list[LoopFigures]
 
+    def loop(self, name: str) -> LoopFigures:
+        """The figures of the loop called ``name``."""
+        return next(lp for lp in self.loops if lp.name == name)
+
     @property
     def ratio(self) -> float | None:
         """ganforge's median img/s over the reference's, when the reference ran."""
-        if len(self.loops) < 2:
+        names = [lp.name for lp in self.loops]
+        if "reference" not in names:
             return None
-        return self.loops[0].median_images_per_s / self.loops[1].median_images_per_s
+        return (
+            self.loop("ganforge").median_images_per_s / self.loop("reference").median_images_per_s
+        )
 
     def lines(self) -> list[str]:
         """The report, as printed by ``ganforge bench``."""
@@ -86,20 +94,20 @@ class BenchResult:
             f"bench {self.preset or '(config)'} on {self.device} ({self.machine}), batch "
             f"{self.batch_size}: {self.warmup} warm-up steps, then {self.steps} timed steps per "
             f"loop in {self.windows} alternating windows; medians over windows",
-            f"{'loop':<10} {'img/s':>9} {'step ms':>9} {'GFLOP/img':>10} {'GFLOP/s':>9} "
-            f"{'peak MiB':>9} {'threads':>7}",
+            f"{'loop':<22} {'img/s':>9} {'step ms':>9} {'GFLOP/img':>10} {'GFLOP/s':>9} "
+            f"{'peak MiB':>9} {'threads':>7} {'vs ganforge':>11}",
         ]
+        base = self.loop("ganforge").median_images_per_s
         for loop in self.loops:
             out.append(
-                f"{loop.name:<10} {loop.median_images_per_s:>9.1f} "
+                f"{loop.name:<22} {loop.median_images_per_s:>9.1f} "
                 f"{loop.median_step_s * 1e3:>9.2f} {loop.flops_per_image / 1e9:>10.4f} "
                 f"{loop.flops_per_s / 1e9:>9.2f} {loop.peak_bytes / 2**20:>9.1f} "
-                f"{loop.threads:>7}"
+                f"{loop.threads:>7} {loop.median_images_per_s / base:>10.2f}x"
             )
         if self.ratio is not None:
-            per_window = [
-                a / b for a, b in zip(*(lp.images_per_s for lp in self.loops), strict=True)
-            ]
+            ours, ref = self.loop("ganforge").images_per_s, self.loop("reference").images_per_s
+            per_window = [a / b for a, b in zip(ours, ref, strict=True)]
             out.append(
                 f"ratio ganforge / reference: {self.ratio:.2f}x img/s "
                 f"(per window {min(per_window):.2f}x to {max(per_window):.2f}x)"
@@ -209,11 +217,14 @@ def bench(
     windows: int = 5,
     vs_reference: bool = False,
     report: Callable[[str], None] | None = None,
+    variants: dict[str, dict[str, Any]] | None = None,
 ) -> BenchResult:
     """Time ganforge's training step (and the reference loop) for ``cfg``; return the figures.
 
     ``steps`` timed steps per loop are split into ``windows`` alternating windows
-    after ``warmup`` untimed steps of each loop. ``report`` gets progress lines.
+    after ``warmup`` untimed steps of each loop. ``variants`` adds ganforge loops
+    with those config changes (e.g. ``{"no channels_last": {"channels_last": False}}``),
+    timed in the same windows. ``report`` gets progress lines.
     """
     if steps < 1 or warmup < 0 or windows < 1:
         raise ConfigError("bench needs --steps >= 1, --warmup >= 0 and --windows >= 1")
@@ -224,8 +235,12 @@ def bench(
     device = resolve_device(cfg.device)
     default_threads = torch.get_num_threads()
     runners: list[tuple[LoopFigures, Iterator[int]]] = []
-    ours, threads = ganforge_steps(cfg, device)
-    runners.append((LoopFigures("ganforge", threads if device.type == "cpu" else 0), ours))
+    configs = {"ganforge": cfg}
+    for name, changes in (variants or {}).items():
+        configs[name] = validate(apply(cfg, changes, f"variant {name}"))
+    for name, loop_cfg in configs.items():
+        it, threads = ganforge_steps(loop_cfg, device)
+        runners.append((LoopFigures(name, threads if device.type == "cpu" else 0), it))
     if vs_reference:
         sample = load_sample()
         if sample.images.shape[1] != cfg.channels:
