@@ -4,7 +4,8 @@
 
 Every variant is ganforge's step with one config change, timed in the same
 alternating windows as the default step (and the reference loop with
-``--vs-reference``), so the ratios compare like with like on a noisy machine.
+``--vs-reference``, which adds the reference loop at PyTorch's default thread count
+and at one thread), so the ratios compare like with like on a noisy machine.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from ganforge.models import build_models
 from ganforge.training.device import choose_threads
 
 
-def variants(preset: str, compile: bool) -> dict[str, dict[str, Any]]:
+def variants(preset: str, compile: bool, only_compile: bool = False) -> dict[str, dict[str, Any]]:
     """One config change per fast path, turning it off (or the thread count the other way)."""
+    if only_compile:
+        return {"--compile": {"compile": True}}
     cfg = validate(load_preset(preset))
     threads = choose_threads(0, list(build_models(cfg)))
     out: dict[str, dict[str, Any]] = {
@@ -45,11 +48,13 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--vs-reference", action="store_true")
     parser.add_argument("--compile", action="store_true", help="add a --compile variant")
+    parser.add_argument("--only-compile", action="store_true", help="only the --compile variant")
     args = parser.parse_args()
     cfg = validate(load_preset(args.preset))
+    changes = variants(args.preset, args.compile, args.only_compile)
     result = bench(
         cfg, args.steps, args.warmup, args.windows, args.vs_reference,
-        lambda line: print(line, file=sys.stderr), variants(args.preset, args.compile),
+        lambda line: print(line, file=sys.stderr), changes, (1,) if args.vs_reference else (),
     )  # fmt: skip
     print("\n".join(result.lines()))
 

@@ -218,13 +218,15 @@ def bench(
     vs_reference: bool = False,
     report: Callable[[str], None] | None = None,
     variants: dict[str, dict[str, Any]] | None = None,
+    reference_threads: tuple[int, ...] = (),
 ) -> BenchResult:
     """Time ganforge's training step (and the reference loop) for ``cfg``; return the figures.
 
     ``steps`` timed steps per loop are split into ``windows`` alternating windows
     after ``warmup`` untimed steps of each loop. ``variants`` adds ganforge loops
     with those config changes (e.g. ``{"no channels_last": {"channels_last": False}}``),
-    timed in the same windows. ``report`` gets progress lines.
+    timed in the same windows; ``reference_threads`` adds reference loops run with those CPU
+    thread counts (the reference itself uses PyTorch's default). ``report`` gets progress lines.
     """
     if steps < 1 or warmup < 0 or windows < 1:
         raise ConfigError("bench needs --steps >= 1, --warmup >= 0 and --windows >= 1")
@@ -245,9 +247,11 @@ def bench(
         sample = load_sample()
         if sample.images.shape[1] != cfg.channels:
             sample = dataclasses.replace(sample, images=sample.images.repeat(cfg.channels, axis=1))
-        reference = reference_steps(cfg, sample.images, sample.labels, device, cfg.seed)
-        ref_threads = default_threads if device.type == "cpu" else 0
-        runners.append((LoopFigures("reference", ref_threads), reference))
+        for name, count in [("reference", default_threads)] + [
+            (f"reference, {n} thread(s)", n) for n in reference_threads
+        ]:
+            reference = reference_steps(cfg, sample.images, sample.labels, device, cfg.seed)
+            runners.append((LoopFigures(name, count if device.type == "cpu" else 0), reference))
 
     for loop, it in runners:
         _set_threads(loop, device)

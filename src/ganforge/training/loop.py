@@ -31,7 +31,8 @@ from ganforge.training.steps import StepOptions, build_step
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
 RESUMABLE_CHANGES = {"epochs", "steps", "minutes", "progress", "log_every", "ckpt_every"}
-RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}  # speed only, same arithmetic
+# Speed settings that leave the arithmetic as it was may change too.
+RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
 
 
 class TrainingDiverged(UserError):
