@@ -20,10 +20,8 @@ from ganforge.models import build_models
 from ganforge.training.device import choose_threads
 
 
-def variants(preset: str, compile: bool, only_compile: bool = False) -> dict[str, dict[str, Any]]:
+def variants(preset: str, compile: bool) -> dict[str, dict[str, Any]]:
     """One config change per fast path, turning it off (or the thread count the other way)."""
-    if only_compile:
-        return {"--compile": {"compile": True}}
     cfg = validate(load_preset(preset))
     threads = choose_threads(0, list(build_models(cfg)))
     out: dict[str, dict[str, Any]] = {
@@ -48,10 +46,15 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--vs-reference", action="store_true")
     parser.add_argument("--compile", action="store_true", help="add a --compile variant")
-    parser.add_argument("--only-compile", action="store_true", help="only the --compile variant")
+    parser.add_argument(
+        "--only", default="", help="comma-separated words: keep the variants whose name has one"
+    )
     args = parser.parse_args()
     cfg = validate(load_preset(args.preset))
-    changes = variants(args.preset, args.compile, args.only_compile)
+    changes = variants(args.preset, args.compile)
+    if args.only:
+        words = args.only.split(",")
+        changes = {k: v for k, v in changes.items() if any(w in k for w in words)}
     result = bench(
         cfg, args.steps, args.warmup, args.windows, args.vs_reference,
         lambda line: print(line, file=sys.stderr), changes, (1,) if args.vs_reference else (),
