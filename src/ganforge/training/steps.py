@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganforge.config import TrainConfig
 from ganforge.logging import info
 from ganforge.losses import Loss
 from ganforge.training.device import adam_options, compile_problem, cuda_graphs_problem
@@ -46,7 +47,7 @@ class StepOptions:
     compile_backend: str = "inductor"
 
     @classmethod
-    def from_config(cls, cfg: Any) -> StepOptions:
+    def from_config(cls, cfg: TrainConfig) -> StepOptions:
         """The options a :class:`ganforge.config.TrainConfig` asks for."""
         return cls(
             cfg.channels_last, cfg.freeze_d, cfg.adam_impl, cfg.compile, cfg.cuda_graphs,
