@@ -84,7 +84,7 @@ ADAM_IMPLS = ("auto", "fused", "foreach", "for-loop")
 
 def adam_options(device: torch.device, impl: str = "auto", capturable: bool = False) -> dict:
     """Keyword arguments for ``torch.optim.Adam``: ``auto`` is fused on CPU and CUDA (one
-    kernel over all parameters; 4.6x faster than foreach for the 64-pixel DCGAN on the CPU,
+    kernel over all parameters; 5x faster than foreach for the 64-pixel DCGAN on the CPU,
     docs/BENCHMARKS.md) and PyTorch's default elsewhere. ``capturable`` for CUDA graphs."""
     if impl not in ADAM_IMPLS:
         raise ConfigError(f"adam_impl must be one of {', '.join(ADAM_IMPLS)}, got '{impl}'")
