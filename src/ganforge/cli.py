@@ -29,7 +29,10 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--epochs", type=int, help="train for this many epochs in all")
     p.add_argument("--steps", type=int, help="train up to this global step")
     p.add_argument("--minutes", type=float, help="train for this many minutes in all")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--batch-size", type=int, help="images per step; under torchrun, the global batch"
+    )
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (torchrun)")
     p.add_argument("--image-size", type=int, help="square side of the training images")
     p.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB)")
     p.add_argument("--crop", help="center (crop non-square images) or none (refuse them)")
@@ -60,6 +63,8 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["download"] = False
     if args.no_progress:
         values["progress"] = False
+    if args.sync_bn:
+        values["sync_bn"] = True
     values.update(_speed_flags(args))
     values.update(cfgmod.parse_set(args.set))
     if any(k in values for k in _BUDGET):  # a budget on the command line replaces the preset's
