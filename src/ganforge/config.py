@@ -73,6 +73,11 @@ class TrainConfig:
     grid_mode: str = "eval"  # eval | train: the mode G is in while grids are drawn
     ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
     progress: bool = True  # tqdm progress bar
+    # evaluation during training (metrics): scores logged as eval/<metric>, best.pt kept by FID
+    eval_every: int = 0  # steps between evaluations; 0 = never
+    eval_samples: int = 10_000  # generated images scored at each evaluation
+    eval_metrics: str = "fid"  # comma-separated: fid, kid, pr, dc, classes
+    eval_features: str = "auto"  # auto | inception | mnist-net | fashion-net
 
     def budget_set(self) -> bool:
         """Whether any training budget is set."""
@@ -95,6 +100,7 @@ _POSITIVE = ("image_size", "channels", "z_dim", "g_features", "d_features", "bat
 _NON_NEGATIVE = (
     "epochs", "steps", "minutes", "threads", "log_every", "log_batch_every", "ckpt_every"
 )
+_CHOICES["eval_features"] = ("auto", "inception", "mnist-net", "fashion-net")  # metrics
 _FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 
 

@@ -28,10 +28,12 @@ from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training import run_dir
 from ganforge.training.device import autocast_factory, choose_threads, resolve_device
+from ganforge.training.evaluation import PeriodicEval
 from ganforge.training.steps import GANStep
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
 RESUMABLE_CHANGES = {"epochs", "steps", "minutes", "progress", "log_every", "ckpt_every"}
+RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}  # metrics
 
 
 class TrainingDiverged(UserError):
@@ -138,6 +140,7 @@ def train(
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg)  # raises before anything is written
     data, notices = load_data(data_spec(cfg))
+    evaluator = PeriodicEval(cfg, data, device) if cfg.eval_every else None
     loader = BatchLoader(data, cfg.batch_size, cfg.seed, device, cfg.drop_last)
     if len(loader) == 0:
         raise ConfigError(
@@ -179,7 +182,7 @@ def train(
     logger = RunLogger(run)
     ckpt_path = run / "checkpoints" / "last.pt"
 
-    def save() -> None:
+    def save(path: Path = ckpt_path) -> None:
         ckpt.save_atomic(
             {
                 "format": ckpt.FORMAT,
@@ -194,7 +197,7 @@ def train(
                 "position": dataclasses.asdict(pos),
                 "rng": ckpt.rng_state(),
             },
-            ckpt_path,
+            path,
         )
 
     def log_grids(real: torch.Tensor) -> None:
@@ -261,6 +264,8 @@ def train(
                     )
                 if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
                     save()
+                if evaluator and evaluator.due(pos.step) and evaluator(G, pos.step, logger):
+                    save(run / "checkpoints" / "best.pt")
         finally:
             bar.close()
             logger.close()
