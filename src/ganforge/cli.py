@@ -202,7 +202,7 @@ def _cmd_featurenet_train(args: argparse.Namespace) -> int:
         not args.no_download, not args.no_progress,
     )  # fmt: skip
     print(
-        f"wrote {path} ({trained.name}: test accuracy {trained.test_accuracy:.2%} on "
+        f"wrote {path} ({trained.name}: test accuracy {trained.test_accuracy:.2%}; "
         f"{trained.trained_on}; {trained.seconds:.0f} s)"
     )
     return 0

@@ -73,8 +73,8 @@ def train_feature_net(
         test = (sample.images[cut:], sample.labels[cut:])
         classes = sample.class_names
         trained_on = (
-            f"the bundled MNIST sample's first {cut:,} digits; accuracy on its other "
-            f"{len(sample) - cut:,}"
+            f"trained on the bundled MNIST sample's first {cut:,} digits, "
+            f"tested on its other {len(sample) - cut:,}"
         )
     else:
         data_root = Path(root) if root else default_root()
@@ -85,7 +85,10 @@ def train_feature_net(
         train = (train_set.images, train_set.labels)
         test = (test_set.images, test_set.labels)
         classes = train_set.class_names
-        trained_on = f"{data} train ({len(train_set):,}); accuracy on test ({len(test_set):,})"
+        trained_on = (
+            f"trained on {data} train ({len(train_set):,}), tested on its test split "
+            f"({len(test_set):,})"
+        )
     trained = train_featurenet(
         recipe.name, train, test, classes, trained_on, epochs or recipe.epochs, seed=seed,
         progress=progress,

@@ -7,6 +7,8 @@ S_a^(1/2) S_b S_a^(1/2), which has the same eigenvalues as S_a S_b but is
 positive semi-definite, so ``eigh`` gives real, non-negative eigenvalues
 (rounding errors clipped at zero) where a general ``sqrtm`` of the product
 returns complex values with small imaginary parts on near-singular covariances.
+The linear algebra runs in float64 through torch, whose thread count ganforge
+controls (numpy's BLAS threads spin badly on a busy machine).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -24,31 +28,37 @@ class Gaussian:
     sigma: np.ndarray
 
 
+def _f64(array: np.ndarray) -> Tensor:
+    return torch.as_tensor(np.asarray(array), dtype=torch.float64)
+
+
 def gaussian(features: np.ndarray) -> Gaussian:
     """Fit mean and (unbiased) covariance to features ``[N, D]``, N >= 2."""
-    x = np.asarray(features, dtype=np.float64)
+    x = _f64(features)
     if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"need features [N >= 2, D], got shape {x.shape}")
-    mu = x.mean(axis=0)
+        raise ValueError(f"need features [N >= 2, D], got shape {tuple(x.shape)}")
+    mu = x.mean(dim=0)
     centred = x - mu
     sigma = centred.T @ centred / (x.shape[0] - 1)
-    return Gaussian(mu, sigma)
+    return Gaussian(mu.numpy(), sigma.numpy())
+
+
+def _sqrtm_psd(matrix: Tensor) -> Tensor:
+    values, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
 
 
 def sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
     """The symmetric square root of a symmetric positive semi-definite matrix."""
-    sym = (matrix + matrix.T) / 2
-    values, vectors = np.linalg.eigh(sym)
-    root = np.sqrt(np.clip(values, 0.0, None))
-    return (vectors * root) @ vectors.T
+    return _sqrtm_psd(_f64(matrix)).numpy()
 
 
 def trace_sqrt_product(sigma_a: np.ndarray, sigma_b: np.ndarray) -> float:
     """tr((S_a S_b)^(1/2)) for covariances S_a, S_b, via the PSD matrix S_a^(1/2) S_b S_a^(1/2)."""
-    root_a = sqrtm_psd(sigma_a)
-    inner = root_a @ sigma_b @ root_a
-    values = np.linalg.eigvalsh((inner + inner.T) / 2)
-    return float(np.sqrt(np.clip(values, 0.0, None)).sum())
+    root_a = _sqrtm_psd(_f64(sigma_a))
+    inner = root_a @ _f64(sigma_b) @ root_a
+    values = torch.linalg.eigvalsh((inner + inner.T) / 2)
+    return float(values.clamp(min=0).sqrt().sum())
 
 
 def frechet_distance(a: Gaussian, b: Gaussian) -> float:

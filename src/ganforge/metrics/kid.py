@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -21,18 +23,23 @@ class KID:
     std: float
 
 
-def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(x.y / D + 1)^3 for every pair of rows: ``[N, D]``, ``[M, D]`` -> ``[N, M]``."""
+def _f64(array: np.ndarray | Tensor) -> Tensor:
+    return torch.as_tensor(array, dtype=torch.float64)
+
+
+def polynomial_kernel(x: np.ndarray | Tensor, y: np.ndarray | Tensor) -> Tensor:
+    """(x.y / D + 1)^3 for every pair of rows: ``[N, D]``, ``[M, D]`` -> ``[N, M]`` (float64)."""
+    x, y = _f64(x), _f64(y)
     return (x @ y.T / x.shape[1] + 1.0) ** 3
 
 
-def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+def mmd2_unbiased(x: np.ndarray | Tensor, y: np.ndarray | Tensor) -> float:
     """Unbiased squared MMD between two equal-sized feature sets under the polynomial kernel."""
-    m = x.shape[0]
+    m = len(x)
     k_xx = polynomial_kernel(x, x)
     k_yy = polynomial_kernel(y, y)
     k_xy = polynomial_kernel(x, y)
-    within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+    within = (k_xx.sum() - k_xx.trace() + k_yy.sum() - k_yy.trace()) / (m * (m - 1))
     return float(within - 2.0 * k_xy.mean())
 
 
@@ -44,8 +51,7 @@ def kid(
     seed: int = 0,
 ) -> KID:
     """KID between feature sets ``[N, D]`` and ``[M, D]``; subsets shrink to the smaller set."""
-    a = np.asarray(features_a, dtype=np.float64)
-    b = np.asarray(features_b, dtype=np.float64)
+    a, b = _f64(features_a), _f64(features_b)
     size = min(subset_size, len(a), len(b))
     if size < 2:
         raise ValueError(f"KID needs at least 2 features on each side, got {len(a)} and {len(b)}")
@@ -53,8 +59,8 @@ def kid(
     values = np.array(
         [
             mmd2_unbiased(
-                a[rng.choice(len(a), size, replace=False)],
-                b[rng.choice(len(b), size, replace=False)],
+                a[torch.from_numpy(rng.choice(len(a), size, replace=False))],
+                b[torch.from_numpy(rng.choice(len(b), size, replace=False))],
             )
             for _ in range(subsets)
         ]
