@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from ganforge.data import load_sample
 from ganforge.metrics import FeatureExtractor, get_extractor
@@ -39,3 +42,11 @@ def blur(images: np.ndarray, sigma: float) -> np.ndarray:
     )
     x = torch.nn.functional.conv2d(x, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
     return x.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def digit_folder(path: Path, images: np.ndarray) -> Path:
+    """Write uint8 grey images [N, 1, H, W] as PNG files into ``path``; return it."""
+    path.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img[0]).save(path / f"{i:05d}.png")
+    return path

@@ -54,9 +54,16 @@ def sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
 
 
 def trace_sqrt_product(sigma_a: np.ndarray, sigma_b: np.ndarray) -> float:
-    """tr((S_a S_b)^(1/2)) for covariances S_a, S_b, via the PSD matrix S_a^(1/2) S_b S_a^(1/2)."""
-    root_a = _sqrtm_psd(_f64(sigma_a))
-    inner = root_a @ _f64(sigma_b) @ root_a
+    """tr((S_a S_b)^(1/2)) for covariances S_a, S_b, via a PSD matrix similar to S_a S_b.
+
+    When S_a = L L^T is positive definite, L^T S_b L has the eigenvalues of S_a S_b
+    and needs only a Cholesky factor and eigenvalues (fast for 2048-d features);
+    a singular S_a falls back to S_a^(1/2) S_b S_a^(1/2), which needs eigenvectors.
+    """
+    a, b = _f64(sigma_a), _f64(sigma_b)
+    factor, info = torch.linalg.cholesky_ex((a + a.T) / 2)
+    root = factor if int(info) == 0 else _sqrtm_psd(a)
+    inner = root.T @ b @ root
     values = torch.linalg.eigvalsh((inner + inner.T) / 2)
     return float(values.clamp(min=0).sqrt().sum())
 
