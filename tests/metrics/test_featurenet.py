@@ -55,5 +55,11 @@ def test_bad_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(MetricsError, match="not a readable feature network"):
         load_featurenet(junk)
     with pytest.raises(MetricsError, match="epochs must be positive"):
-        train_featurenet("x", (np.zeros((2, 1, 28, 28), np.uint8), np.zeros(2)), (
-            np.zeros((2, 1, 28, 28), np.uint8), np.zeros(2)), ["a"], "", epochs=0)
+        train_featurenet(
+            "x",
+            (np.zeros((2, 1, 28, 28), np.uint8), np.zeros(2)),
+            (np.zeros((2, 1, 28, 28), np.uint8), np.zeros(2)),
+            ["a"],
+            "",
+            epochs=0,
+        )

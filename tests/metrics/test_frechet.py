@@ -52,9 +52,7 @@ def test_equal_covariances_leave_the_squared_mean_shift() -> None:
 def test_known_gaussians_closed_form() -> None:
     # N(0, I) vs N(0, 4I) in d dims: d * (1 + 4 - 2 * 2) = d
     d = 10
-    value = frechet_distance(
-        Gaussian(np.zeros(d), np.eye(d)), Gaussian(np.zeros(d), 4 * np.eye(d))
-    )
+    value = frechet_distance(Gaussian(np.zeros(d), np.eye(d)), Gaussian(np.zeros(d), 4 * np.eye(d)))
     assert value == pytest.approx(d)
 
 
