@@ -146,7 +146,9 @@ def _add_eval(sub: Any) -> None:
     p.add_argument("--features", default="auto", help="auto, inception, mnist-net or fashion-net")
     p.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity Inception weights")
     p.add_argument("--no-download", action="store_true", help="never download data or weights")
-    p.add_argument("--batch-size", type=int, default=250, help="images per feature batch")
+    p.add_argument(
+        "--batch-size", type=int, default=0, help="images per batch (default: the extractor's)"
+    )
     p.add_argument("--seed", type=int, default=0, help="latent and subset seed")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.add_argument(

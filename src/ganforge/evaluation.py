@@ -109,7 +109,7 @@ class EvalRequest:
     features: str = "auto"
     inception_weights: str | None = None
     download: bool = True
-    batch_size: int = 250
+    batch_size: int = 0  # 0: the extractor's own
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -134,8 +134,8 @@ class EvalReport:
 def _check(request: EvalRequest) -> None:
     if request.samples <= 0:
         raise MetricsError(f"--samples must be positive, got {request.samples}")
-    if request.batch_size <= 0:
-        raise MetricsError(f"--batch-size must be positive, got {request.batch_size}")
+    if request.batch_size < 0:
+        raise MetricsError(f"--batch-size must not be negative, got {request.batch_size}")
     if request.features not in EXTRACTORS:
         raise MetricsError(
             f"unknown --features '{request.features}'; choose one of {', '.join(EXTRACTORS)}"
@@ -209,7 +209,7 @@ def _generator_batches(source: str, request: EvalRequest) -> tuple[Iterator[Tens
 
     def batches() -> Iterator[Tensor]:
         with torch.no_grad():
-            for z in latents.split(request.batch_size):
+            for z in latents.split(request.batch_size or 1000):
                 yield to_uint8(G(z.to(device))).cpu()
 
     return batches(), G.cfg
@@ -248,7 +248,7 @@ def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tupl
     )  # fmt: skip
     scores = evaluate(
         fake, real, request.metrics, extractor, request.samples,
-        batch_size=request.batch_size, seed=request.seed, progress=request.progress,
+        batch_size=request.batch_size or None, seed=request.seed, progress=request.progress,
     )  # fmt: skip
     report = EvalReport(scores, str(path), kind, real.name, request.split)
     return report, _write_json(report, Path(out) if out else default_out)

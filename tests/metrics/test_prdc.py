@@ -23,7 +23,9 @@ def test_exact_answers_on_a_line() -> None:
 
 def test_radii_skip_the_point_itself() -> None:
     x = np.array([[0.0], [1.0], [3.0], [6.0]])
-    np.testing.assert_allclose(knn_radii(torch.as_tensor(x), 1).numpy(), [1, 1, 2, 3])
+    one, two = knn_radii(torch.as_tensor(x), 1, 2)
+    np.testing.assert_allclose(one.numpy(), [1, 1, 2, 3])
+    np.testing.assert_allclose(two.numpy(), [3, 2, 3, 5])
 
 
 def _two_clusters(rng: np.random.Generator, n: int) -> np.ndarray:

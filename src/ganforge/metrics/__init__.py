@@ -11,11 +11,12 @@ from ganforge.metrics.extractors import NAMES as EXTRACTORS
 from ganforge.metrics.extractors import FeatureExtractor, get_extractor
 from ganforge.metrics.frechet import fid, frechet_distance, gaussian
 from ganforge.metrics.kid import kid
-from ganforge.metrics.prdc import density_coverage, precision_recall
+from ganforge.metrics.prdc import PRDC, density_coverage, prdc, precision_recall
 
 __all__ = [
     "EXTRACTORS",
     "METRICS",
+    "PRDC",
     "FeatureExtractor",
     "RealImages",
     "Scores",
@@ -29,5 +30,6 @@ __all__ = [
     "get_extractor",
     "kid",
     "parse_metrics",
+    "prdc",
     "precision_recall",
 ]

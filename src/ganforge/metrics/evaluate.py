@@ -24,7 +24,7 @@ from ganforge.metrics.class_coverage import class_kl
 from ganforge.metrics.extractors import FeatureExtractor, get_extractor
 from ganforge.metrics.frechet import fid
 from ganforge.metrics.kid import kid
-from ganforge.metrics.prdc import density_coverage, precision_recall
+from ganforge.metrics.prdc import prdc
 
 Batch = Tensor | np.ndarray
 FakeSource = Callable[[int], Batch] | Iterable[Batch] | Batch
@@ -138,7 +138,7 @@ def evaluate(
     features: str | FeatureExtractor = "auto",
     n: int = 10_000,
     *,
-    batch_size: int = 250,
+    batch_size: int | None = None,
     seed: int = 0,
     cache: bool = True,
     device: str | torch.device = "cpu",
@@ -148,7 +148,8 @@ def evaluate(
 ) -> Scores:
     """Score up to ``n`` fake images against the real images with the named metrics.
 
-    FID and KID use the features of every real image (cached); precision/recall
+    ``batch_size`` defaults to the extractor's own (1,000 for the domain nets, 50 for
+    Inception). FID and KID use the features of every real image (cached); precision/recall
     and density/coverage compare equal numbers of real and fake samples (a
     seeded random subset of the real ones), as their k-NN radii depend on N.
     """
@@ -175,6 +176,7 @@ def evaluate(
             device=device,
         )  # fmt: skip
     )
+    batch_size = batch_size or extractor.batch_size
     if "classes" in names and not extractor.class_names:
         raise MetricsError(
             f"metric 'classes' needs a classifier of the data's classes; {extractor.name} is "
@@ -206,10 +208,11 @@ def evaluate(
         real_sub = real_feats[rng.choice(len(real_feats), count, replace=False)]
         fake_sub = fake_feats[:count]
         _check_knn(count)
+        knn = prdc(real_sub, fake_sub)
         if "pr" in names:
-            values["precision"], values["recall"] = precision_recall(real_sub, fake_sub)
+            values["precision"], values["recall"] = knn.precision, knn.recall
         if "dc" in names:
-            values["density"], values["coverage"] = density_coverage(real_sub, fake_sub)
+            values["density"], values["coverage"] = knn.density, knn.coverage
     if "classes" in names:
         assert fake_logits is not None
         values["class_kl"] = class_kl(fake_logits)

@@ -40,6 +40,7 @@ class FeatureExtractor(ABC):
     dim: int
     class_names: list[str]  # empty when the network is not used as a classifier
     fingerprint: str  # identifies the weights, so cached statistics follow them
+    batch_size: int  # images per forward pass that suits the network on a CPU
     net: nn.Module
 
     @property

@@ -23,24 +23,30 @@ class KID:
     std: float
 
 
-def _f64(array: np.ndarray | Tensor) -> Tensor:
-    return torch.as_tensor(array, dtype=torch.float64)
-
-
 def polynomial_kernel(x: np.ndarray | Tensor, y: np.ndarray | Tensor) -> Tensor:
-    """(x.y / D + 1)^3 for every pair of rows: ``[N, D]``, ``[M, D]`` -> ``[N, M]`` (float64)."""
-    x, y = _f64(x), _f64(y)
-    return (x @ y.T / x.shape[1] + 1.0) ** 3
+    """(x.y / D + 1)^3 for every pair of rows: ``[N, D]``, ``[M, D]`` -> ``[N, M]`` (float32)."""
+    x32 = torch.as_tensor(x, dtype=torch.float32)
+    y32 = torch.as_tensor(y, dtype=torch.float32)
+    return (x32 @ y32.T).mul_(1.0 / x32.shape[1]).add_(1.0).pow_(3)
+
+
+def _sums(x: Tensor, y: Tensor) -> tuple[float, float]:
+    """Sum of every kernel value and of its diagonal, accumulated in float64."""
+    k = polynomial_kernel(x, y)
+    return float(k.sum(dtype=torch.float64)), float(k.diagonal().sum(dtype=torch.float64))
 
 
 def mmd2_unbiased(x: np.ndarray | Tensor, y: np.ndarray | Tensor) -> float:
-    """Unbiased squared MMD between two equal-sized feature sets under the polynomial kernel."""
+    """Unbiased squared MMD between two equal-sized feature sets under the polynomial kernel.
+
+    Kernel values are float32 (their rounding is unbiased noise far below KID's
+    subset spread); every sum is float64.
+    """
     m = len(x)
-    k_xx = polynomial_kernel(x, x)
-    k_yy = polynomial_kernel(y, y)
-    k_xy = polynomial_kernel(x, y)
-    within = (k_xx.sum() - k_xx.trace() + k_yy.sum() - k_yy.trace()) / (m * (m - 1))
-    return float(within - 2.0 * k_xy.mean())
+    xx, xx_diag = _sums(torch.as_tensor(x), torch.as_tensor(x))
+    yy, yy_diag = _sums(torch.as_tensor(y), torch.as_tensor(y))
+    xy, _ = _sums(torch.as_tensor(x), torch.as_tensor(y))
+    return (xx - xx_diag + yy - yy_diag) / (m * (m - 1)) - 2.0 * xy / (m * m)
 
 
 def kid(
@@ -51,7 +57,8 @@ def kid(
     seed: int = 0,
 ) -> KID:
     """KID between feature sets ``[N, D]`` and ``[M, D]``; subsets shrink to the smaller set."""
-    a, b = _f64(features_a), _f64(features_b)
+    a = torch.as_tensor(features_a, dtype=torch.float32)
+    b = torch.as_tensor(features_b, dtype=torch.float32)
     size = min(subset_size, len(a), len(b))
     if size < 2:
         raise ValueError(f"KID needs at least 2 features on each side, got {len(a)} and {len(b)}")

@@ -6,69 +6,87 @@
   share of real samples inside the fake manifold, built the same way.
 - Density and coverage (Naeem et al., 2020), k = 5: density counts how many real
   balls hold each fake sample, divided by k (1 on average for matching
-  distributions, more when fakes crowd around real modes); coverage is the
-  share of real samples whose ball holds at least one fake sample.
+  distributions); coverage is the share of real samples whose ball holds at
+  least one fake sample.
 
-Distances are computed in row blocks so 10,000 x 10,000 pairs never sit in
-memory at once.
+Distances are computed in row blocks, so 10,000 x 10,000 pairs never sit in
+memory at once, and each of the three distance matrices (real-real, fake-fake,
+real-fake) is computed once for all four values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
 Features = np.ndarray | Tensor
-
 _BLOCK = 1024  # rows per distance block: 1024 x 10,000 float32 is 40 MB
 
 
-def _blocks(x: Tensor, y: Tensor, reduce: Callable[[Tensor, slice], Tensor]) -> Tensor:
-    """Apply ``reduce(distances [b, M], rows)`` to each row block of cdist(x, y); concatenate."""
-    parts = []
+@dataclass(frozen=True)
+class PRDC:
+    """Precision and recall (k = 3), density and coverage (k = 5)."""
+
+    precision: float
+    recall: float
+    density: float
+    coverage: float
+
+
+def _blocks(x: Tensor, y: Tensor) -> Iterator[tuple[slice, Tensor]]:
+    """Row slices of ``x`` and their distances to every row of ``y``, ``[b, M]``."""
     for start in range(0, len(x), _BLOCK):
         rows = slice(start, start + _BLOCK)
-        parts.append(reduce(torch.cdist(x[rows], y), rows))
-    return torch.cat(parts)
+        yield rows, torch.cdist(x[rows], y)
 
 
-def knn_radii(x: Tensor, k: int) -> Tensor:
-    """Distance from each row of ``x`` ``[N, D]`` to its k-th nearest other row, ``[N]``."""
-    if len(x) <= k:
-        raise ValueError(f"k-NN radii with k={k} need more than {k} samples, got {len(x)}")
-    # the k+1-th smallest distance: the smallest is the sample itself (0)
-    return _blocks(x, x, lambda d, _: d.kthvalue(k + 1, dim=1).values)
-
-
-def _count_inside(points: Tensor, centres: Tensor, radii: Tensor) -> Tensor:
-    """For each point, how many balls (centres ``[M, D]``, radii ``[M]``) hold it, ``[N]``."""
-    return _blocks(points, centres, lambda d, _: (d <= radii[None]).sum(dim=1))
-
-
-def _covered(centres: Tensor, radii: Tensor, points: Tensor) -> Tensor:
-    """For each ball, whether its nearest point lies inside it, ``[M]`` bool."""
-    return _blocks(centres, points, lambda d, rows: d.min(dim=1).values <= radii[rows])
+def knn_radii(x: Tensor, *ks: int) -> list[Tensor]:
+    """For each k, the distance from each row of ``x`` ``[N, D]`` to its k-th nearest other row."""
+    top = max(ks)
+    if len(x) <= top:
+        raise ValueError(f"k-NN radii with k={top} need more than {top} samples, got {len(x)}")
+    # the k+1 smallest distances of each row: the smallest is the row itself (0)
+    nearest = torch.cat([d.topk(top + 1, dim=1, largest=False).values for _, d in _blocks(x, x)])
+    return [nearest[:, k] for k in ks]
 
 
 def _as_tensor(features: Features) -> Tensor:
     return torch.as_tensor(features, dtype=torch.float32)
 
 
+def prdc(real: Features, fake: Features, k_pr: int = 3, k_dc: int = 5) -> PRDC:
+    """All four k-NN metrics of fake features ``[M, D]`` against real features ``[N, D]``."""
+    r, f = _as_tensor(real), _as_tensor(fake)
+    real_pr, real_dc = knn_radii(r, k_pr, k_dc)
+    (fake_pr,) = knn_radii(f, k_pr)
+    fake_in_real = torch.zeros(len(f), dtype=torch.bool)  # precision
+    balls_per_fake = torch.zeros(len(f))  # density
+    real_in_fake = torch.zeros(len(r), dtype=torch.bool)  # recall
+    covered = torch.zeros(len(r), dtype=torch.bool)  # coverage
+    for rows, d in _blocks(r, f):  # d: [b, M], real rows x fake columns
+        fake_in_real |= (d <= real_pr[rows, None]).any(dim=0)
+        balls_per_fake += (d <= real_dc[rows, None]).sum(dim=0)
+        real_in_fake[rows] = (d <= fake_pr[None]).any(dim=1)
+        covered[rows] = d.min(dim=1).values <= real_dc[rows]
+    return PRDC(
+        precision=float(fake_in_real.float().mean()),
+        recall=float(real_in_fake.float().mean()),
+        density=float(balls_per_fake.sum() / (k_dc * len(f))),
+        coverage=float(covered.float().mean()),
+    )
+
+
 def precision_recall(real: Features, fake: Features, k: int = 3) -> tuple[float, float]:
     """Improved precision and recall of fake against real features ``[N, D]``, ``[M, D]``."""
-    r, f = _as_tensor(real), _as_tensor(fake)
-    precision = (_count_inside(f, r, knn_radii(r, k)) > 0).float().mean()
-    recall = (_count_inside(r, f, knn_radii(f, k)) > 0).float().mean()
-    return float(precision), float(recall)
+    result = prdc(real, fake, k_pr=k, k_dc=k)
+    return result.precision, result.recall
 
 
 def density_coverage(real: Features, fake: Features, k: int = 5) -> tuple[float, float]:
-    """Density and coverage of fake features against real features ``[N, D]``, ``[M, D]``."""
-    r, f = _as_tensor(real), _as_tensor(fake)
-    radii = knn_radii(r, k)
-    density = _count_inside(f, r, radii).float().sum() / (k * len(f))
-    coverage = _covered(r, radii, f).float().mean()
-    return float(density), float(coverage)
+    """Density and coverage of fake against real features ``[N, D]``, ``[M, D]``."""
+    result = prdc(real, fake, k_pr=k, k_dc=k)
+    return result.density, result.coverage
