@@ -33,3 +33,19 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
         timeout=timeout,
         env=env,
     )
+
+
+# --- sampling and export: one tiny trained run, shared by the tests that need a checkpoint ---
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder of the quick preset at tiny widths, trained 6 steps (grids at 2, 4, 6)."""
+    import dataclasses
+
+    from ganforge import train
+    from ganforge.config import load_preset
+
+    cfg = dataclasses.replace(
+        load_preset("quick"), data="mnist-sample", steps=6, g_features=4, d_features=4,
+        batch_size=16, log_every=2, ckpt_every=0, grid_n=8, progress=False, threads=1,
+    )  # fmt: skip
+    return train(cfg, out=tmp_path_factory.mktemp("tiny") / "run")

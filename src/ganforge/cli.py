@@ -21,8 +21,8 @@ def _add_train(sub: Any) -> None:
     )
     p.add_argument("--preset", help=f"start from a preset ({', '.join(cfgmod.preset_names())})")
     p.add_argument("--config", metavar="FILE.toml", help="a TOML file of config keys")
-    p.add_argument("--data", help="dataset name (mnist, mnist-sample, fashion-mnist) or image folder")
-    p.add_argument("--data-root", help="where named datasets live (default $GANFORGE_DATA or ./data)")
+    p.add_argument("--data", help="dataset name, image folder, or `ganforge prepare` file")
+    p.add_argument("--data-root", help="named datasets' root ($GANFORGE_DATA or ./data)")
     p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
     p.add_argument("--model", help="network pair: mlp or dcgan")
     p.add_argument("--loss", help="GAN objective (bce)")
@@ -38,7 +38,7 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--precision", help="fp32, bf16 or fp16 (autocast)")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<preset>-<time>)")
-    p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="set any config key"
@@ -86,25 +86,223 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want integers separated by commas: '{text}'") from None
+
+
 def _add_sample(sub: Any) -> None:
-    p = sub.add_parser("sample", help="draw images from a trained generator")
-    p.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder or a checkpoint file")
-    p.add_argument("--n", type=int, default=64, help="number of images")
+    p = sub.add_parser(
+        "sample",
+        help="draw images from a trained generator",
+        description="Draw images from a run or checkpoint: a grid PNG (the default), one PNG "
+        "per image, an .npz array, a latent interpolation, the run's progress animation.",
+    )
+    p.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder, checkpoint or .safetensors")
+    p.add_argument("--n", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (same seed, same images)")
-    p.add_argument("--out", default="samples.png", help="grid PNG to write")
-    p.add_argument("--nrow", type=int, default=8, help="images per grid row")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--grid", "--out", dest="grid", metavar="PNG", help="grid PNG to write")
+    p.add_argument("--nrow", type=int, default=8, help="images per grid row (default 8)")
+    p.add_argument("--padding", type=int, default=2, help="pixels between grid images")
+    p.add_argument("--dir", metavar="FOLDER", help="write one PNG per image into this folder")
+    p.add_argument("--npz", metavar="FILE", help="write uint8 images [N, H, W, C] (and labels)")
+    p.add_argument("--class", dest="cls", type=int, metavar="K", help="class of every image")
+    p.add_argument(
+        "--truncation", type=float, metavar="T",
+        help="redraw latent entries with |z| > T (BigGAN's truncation trick; smaller T: "
+        "less variety, cleaner images)",
+    )  # fmt: skip
+    p.add_argument("--no-ema", action="store_true", help="use G's weights, not its EMA")
+    p.add_argument(
+        "--batch-stats", action="store_true",
+        help="BatchNorm with each batch's statistics (train mode) instead of the running ones",
+    )  # fmt: skip
+    p.add_argument("--interpolate", metavar="GIF", help="latent interpolation (.gif or .mp4)")
+    p.add_argument("--seeds", type=_seeds, default=[0, 1], help="seeds to pass through (0,1)")
+    p.add_argument("--frames", type=int, default=16, help="frames between two seeds (16)")
+    p.add_argument("--frame-ms", type=int, default=100, help="milliseconds per frame (100)")
+    p.add_argument(
+        "--progress-gif", nargs="?", const="", metavar="GIF",
+        help="animate the run's fixed-noise grids (default RUN/samples/progress.gif)",
+    )  # fmt: skip
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     p.set_defaults(func=_cmd_sample)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from ganforge.sampling import load_generator, save_grid
+    from ganforge import sampling
+    from ganforge.animation import check_animation_path
     from ganforge.training.device import resolve_device
 
-    G = load_generator(args.run, resolve_device(args.device))
-    path = save_grid(G.sample(args.n, seed=args.seed), args.out, nrow=args.nrow)
-    print(f"wrote {path} ({args.n} images, seed {args.seed})")
+    if args.n <= 0:
+        raise UserError(f"--n must be positive, got {args.n}")
+    if args.frames <= 0 or args.frame_ms <= 0:
+        raise UserError("--frames and --frame-ms must be positive")
+    wants_images = args.grid or args.dir or args.npz
+    if not (wants_images or args.interpolate or args.progress_gif is not None):
+        args.grid = "samples.png"
+    for path in (args.grid, args.npz, args.interpolate, args.progress_gif):
+        if path:
+            sampling.check_output_path(path)
+    if args.interpolate:
+        check_animation_path(args.interpolate)
+        sampling.check_output_path(sampling.strip_path(args.interpolate))
+    if args.progress_gif is not None:
+        _progress_gif(args.run, args.progress_gif)
+    if not (args.grid or args.dir or args.npz or args.interpolate):
+        return 0
+
+    G = sampling.load_generator(args.run, resolve_device(args.device), ema=not args.no_ema)
+    about = f"seed {args.seed}, {'EMA' if G.weights == 'ema' else 'G'} weights"
+    if args.truncation is not None:
+        about += f", truncation {args.truncation}"
+    if args.grid or args.dir or args.npz:
+        labels = G.labels_for(args.n, args.cls)
+        images = G.sample(args.n, args.seed, labels, truncation=args.truncation,
+                          batch_stats=args.batch_stats)  # fmt: skip
+        if args.grid:
+            path = sampling.save_grid(images, args.grid, nrow=args.nrow, padding=args.padding)
+            print(f"wrote {path} ({args.n} images, {about})")
+        if args.dir:
+            folder = sampling.save_pngs(images, args.dir)
+            print(f"wrote {args.n} PNGs to {folder} ({about})")
+        if args.npz:
+            path = sampling.save_npz(images, args.npz, labels)
+            print(f"wrote {path} ({args.n} images, {about})")
+    if args.interpolate:
+        frames = G.interpolate(args.seeds, args.frames, args.cls, args.truncation)
+        gif, strip = sampling.save_interpolation(
+            frames, args.interpolate, args.frames, args.frame_ms
+        )
+        seeds = ",".join(map(str, args.seeds))
+        print(f"wrote {gif} and {strip} ({frames.shape[0]} frames through seeds {seeds})")
     return 0
+
+
+def _add_prepare(sub: Any) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="pack an image folder or dataset into one file for fast training",
+        description="Decode SOURCE once (in parallel) into a uint8 array file that "
+        "`ganforge train --data FILE` reads by memory map.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="image folder, dataset name, or .gfd file")
+    p.add_argument("--out", required=True, metavar="FILE.gfd", help="file to write")
+    p.add_argument("--size", type=int, default=64, help="square side in pixels (default 64)")
+    p.add_argument("--channels", type=int, default=3, choices=(1, 3), help="1 grey, 3 RGB")
+    p.add_argument("--crop", default="center", choices=("center", "none"))
+    p.add_argument("--on-bad-image", default="skip", choices=("skip", "error"))
+    p.add_argument("--background", default="white", help="for transparency: white, black, R,G,B")
+    p.add_argument("--workers", type=int, default=0, help="decoder processes (0: one per core)")
+    p.add_argument("--data-root", default="", help="where named datasets live")
+    p.add_argument("--split", default="train", choices=("train", "test"))
+    p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
+    p.set_defaults(func=_cmd_prepare)
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from ganforge.data import DataSpec, prepare  # no torch: preparing starts at once
+
+    if args.size <= 0 or args.workers < 0:
+        raise UserError("--size must be positive and --workers not negative")
+    spec = DataSpec(
+        args.source, args.data_root, args.size, args.channels, not args.no_download, args.crop,
+        args.on_bad_image, args.split, args.background, args.workers,
+    )  # fmt: skip
+    done = prepare(spec, args.out)
+    if done.report is not None and done.report.bad:
+        print(done.report.summary(), file=sys.stderr)
+    mb = done.path.stat().st_size / 2**20
+    print(f"wrote {done.path}: {done.header.describe()}, {mb:.1f} MB, in {done.seconds:.1f} s")
+    return 0
+
+
+def _add_datasets(sub: Any) -> None:
+    p = sub.add_parser("datasets", help="list the named datasets and where each is found")
+    p.add_argument("--data-root", default="", help="where named datasets live")
+    p.set_defaults(func=_cmd_datasets)
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ganforge.data import default_root, survey
+
+    root = Path(args.data_root) if args.data_root else default_root()
+    print(f"data root: {root.resolve()} (change it with --data-root or $GANFORGE_DATA)")
+    print(f"{'name':<14}{'here':<6}{'images':>10}{'size':>11}  where")
+    for s in survey(root):
+        if s.folder is None:
+            looked = ", ".join(str(f) for f in s.looked)
+            print(f"{s.name:<14}{'no':<6}{'-':>10}{'-':>11}  not in {looked}")
+        else:
+            size = f"{s.bytes / 2**20:.1f} MB"
+            print(f"{s.name:<14}{'yes':<6}{s.images:>10,}{size:>11}  {s.folder}")
+    print("`ganforge train --data NAME` downloads a missing one where it can (not mnist-sample,")
+    print("which ships with ganforge); each error names how to get it offline.")
+    return 0
+
+
+def _progress_gif(run_or_ckpt: str, out: str) -> None:
+    from pathlib import Path
+
+    from ganforge.animation import progress_gif
+    from ganforge.training.run_dir import find_checkpoint, run_of
+
+    run = Path(run_or_ckpt)
+    if not run.is_dir():
+        run = run_of(find_checkpoint(run))
+    path = progress_gif(run / "samples", out or None)
+    if path is None:
+        raise UserError(f"{run / 'samples'} holds no grid PNGs (stepNNNNNNN.png) to animate")
+    print(f"wrote {path}")
+
+
+def _add_export(sub: Any) -> None:
+    from ganforge.export import FORMATS
+
+    p = sub.add_parser(
+        "export",
+        help="write the generator alone as safetensors, TorchScript or ONNX",
+        description="Write the generator alone, with a JSON sidecar (FILE.json) naming its "
+        "input and output sizes; then check that the file gives the same images.",
+    )
+    p.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder or checkpoint file")
+    p.add_argument("--format", required=True, choices=list(FORMATS), help="file format")
+    p.add_argument("--out", metavar="FILE", help="file to write (default generator.<ext>)")
+    p.add_argument("--no-ema", action="store_true", help="export G's weights, not its EMA")
+    p.add_argument("--no-check", action="store_true", help="skip running the exported file")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ganforge import export
+    from ganforge.sampling import check_output_path, load_generator
+
+    out = check_output_path(args.out or export.default_out(args.format))
+    G = load_generator(args.run, ema=not args.no_ema)
+    path = export.export_generator(G, args.format, out)
+    weights = "EMA" if G.weights == "ema" else "G"
+    print(f"wrote {path} and {export.sidecar_path(path)} ({args.format}, {weights} weights)")
+    if args.no_check:
+        return 0
+    if args.format == "onnx" and not export.onnx_runtime_available():
+        print("not checked: onnxruntime is not installed (pip install onnxruntime)")
+        return 0
+    diff = export.check_export(path, G, args.format)
+    if diff > 1e-4:
+        print(f"ganforge: warning: {path} differs from the checkpoint by up to {diff:.2g}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"checked: {path} gives the checkpoint's images (largest difference {diff:.1g})")
+    return 0
+
+
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_train, _add_sample, _add_export, _add_prepare, _add_datasets,
+]  # fmt: skip
 
 
 # --- metrics: `ganforge eval`, `ganforge featurenet train`, evaluation during training ------
@@ -210,7 +408,6 @@ def _cmd_featurenet_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_train, _add_sample]
 COMMANDS += [_add_eval, _add_featurenet]  # metrics
 
 

@@ -40,6 +40,10 @@ class TrainConfig:
     crop: str = "center"  # center | none
     on_bad_image: str = "skip"  # skip | error
     drop_last: bool = False
+    # data loading (issue 4): transparency, decoder processes, what is held in memory
+    background: str = "white"  # transparent pixels become white | black | grey | R,G,B
+    decode_workers: int = 0  # processes decoding image folders; 0 = one per core for big ones
+    max_memory_mb: float = 0.0  # bigger prepared files stream from disk; 0 = 1/4 device memory
     # model
     model: str = "dcgan"
     z_dim: int = 100
@@ -55,6 +59,22 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 128
+    # quality (issue 6): regularisers, normalisation, EMA, augmentation, conditioning
+    n_critic: int = 1  # D steps per G step; `steps` and epochs count D steps (batches)
+    r1_gamma: float = 0.0  # R1 penalty gamma/2 * E||grad D(x)||^2 on reals; 0 = off
+    r1_every: int = 1  # lazy R1: every N D steps, scaled by N
+    gp_weight: float = 10.0  # weight of wgan-gp's gradient penalty
+    spectral_norm_d: bool = False
+    spectral_norm_g: bool = False
+    ema_decay: float = 0.0  # EMA of G's weights for grids, samples, metrics; 0 = off
+    ema_rampup: float = 0.0  # decay at G step t: min(ema_decay, (1+t)/(ema_rampup+t)); 0 = none
+    augment: str = ""  # D's input augmentation, e.g. "translation,cutout,color"; "" = off
+    augment_p: float = 1.0  # probability of each augmentation per image (start value if adaptive)
+    augment_target: float = 0.0  # adaptive p: target of r_t = E[sign(D(real))], e.g. 0.6; 0 = fixed
+    augment_interval: int = 4  # D steps between adjustments of the adaptive p
+    augment_kimg: float = 100.0  # thousands of images over which adaptive p can move by 1
+    conditional: bool = False  # condition G and D on the data's class labels
+    num_classes: int = 0  # filled from the data when conditional; 0 = unconditional
     # budget: training stops at whichever is reached first; 0 means unused
     epochs: int = 0
     steps: int = 0
@@ -72,7 +92,12 @@ class TrainConfig:
     grid_n: int = 32  # fixed noise vectors drawn in every grid
     grid_mode: str = "eval"  # eval | train: the mode G is in while grids are drawn
     ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
+    keep_last: int = 3  # periodic checkpoints kept beside last.pt; 0 keeps only last.pt
+    on_nan: str = "stop"  # stop | rollback (to the last checkpoint, halving the learning rates)
     progress: bool = True  # tqdm progress bar
+    # several processes (torchrun): see training/distributed.py
+    dist_timeout: float = 600.0  # seconds a rank waits for the others before giving up
+    sync_bn: bool = False  # SyncBatchNorm across GPUs (per-rank BatchNorm otherwise)
     # evaluation during training (metrics): scores logged as eval/<metric>, best.pt kept by FID
     eval_every: int = 0  # steps between evaluations; 0 = never
     eval_samples: int = 10_000  # generated images scored at each evaluation
@@ -95,10 +120,20 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "bn_init": ("paper", "tutorial"),
     "precision": ("fp32", "bf16", "fp16"),
     "grid_mode": ("eval", "train"),
+    "on_nan": ("stop", "rollback"),
 }
 _POSITIVE = ("image_size", "channels", "z_dim", "g_features", "d_features", "batch_size", "grid_n")
 _NON_NEGATIVE = (
-    "epochs", "steps", "minutes", "threads", "log_every", "log_batch_every", "ckpt_every"
+    "epochs",
+    "steps",
+    "minutes",
+    "threads",
+    "log_every",
+    "log_batch_every",
+    "ckpt_every",
+    "keep_last",
+    "decode_workers",
+    "max_memory_mb",
 )
 _CHOICES["eval_features"] = ("auto", "inception", "mnist-net", "fashion-net")  # metrics
 _FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
@@ -142,9 +177,7 @@ def coerce(key: str, value: Any, where: str = "config") -> Any:
             raise ValueError
         return value
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"config key '{key}' in {where} must be {kind}, got {value!r}"
-        ) from None
+        raise ConfigError(f"config key '{key}' in {where} must be {kind}, got {value!r}") from None
 
 
 def apply(cfg: TrainConfig, values: dict[str, Any], where: str) -> TrainConfig:
@@ -187,7 +220,7 @@ def load_preset(name: str) -> TrainConfig:
 
 
 def load_file(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
-    """A config from a TOML file of flat keys; ``preset = NAME`` inside it starts from that preset."""
+    """A config from a TOML file of flat keys (``preset = NAME`` in it starts from that preset)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -207,13 +240,15 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     """Check every field's range and choices; raise ConfigError naming the first bad one."""
     for key, choices in _CHOICES.items():
         if getattr(cfg, key) not in choices:
-            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got '{getattr(cfg, key)}'")
+            got = getattr(cfg, key)
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got '{got}'")
     for key in _POSITIVE:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key} must be positive, got {getattr(cfg, key)}")
     for key in _NON_NEGATIVE:
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key} must not be negative, got {getattr(cfg, key)}")
+    _validate_quality(cfg)
     for key in ("lr_g", "lr_d"):
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"{key} must be positive, got {getattr(cfg, key)}")
@@ -230,6 +265,26 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.loss not in LOSSES:
         raise ConfigError(f"unknown loss '{cfg.loss}'; choose one of: {', '.join(LOSSES)}")
     return cfg
+
+
+def _validate_quality(cfg: TrainConfig) -> None:
+    """Ranges of the quality fields (issue 6)."""
+    from ganforge.augment import parse_policy
+
+    for key in ("n_critic", "r1_every", "augment_interval"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key} must be at least 1, got {getattr(cfg, key)}")
+    for key in ("r1_gamma", "gp_weight", "ema_rampup", "num_classes"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"{key} must not be negative, got {getattr(cfg, key)}")
+    if not 0 <= cfg.ema_decay < 1:
+        raise ConfigError(f"ema_decay must be in [0, 1) (0 turns EMA off), got {cfg.ema_decay}")
+    for key in ("augment_p", "augment_target"):
+        if not 0 <= getattr(cfg, key) <= 1:
+            raise ConfigError(f"{key} must be in [0, 1], got {getattr(cfg, key)}")
+    if not cfg.augment_kimg > 0:
+        raise ConfigError(f"augment_kimg must be positive, got {cfg.augment_kimg}")
+    parse_policy(cfg.augment)
 
 
 def save(cfg: TrainConfig, path: str | Path) -> None:

@@ -193,7 +193,7 @@ def read_npz(path: Path) -> np.ndarray:
 
 def _folder_shape(path: Path) -> tuple[int, int]:
     """(channels, size) to decode an image folder at: its first image's mode and shorter side."""
-    files, _, _ = list_images(path)
+    files = list_images(path).files
     if not files:
         raise MetricsError(f"{path} holds no images and no checkpoints/last.pt")
     with Image.open(files[0]) as img:
@@ -204,15 +204,18 @@ def _folder_shape(path: Path) -> tuple[int, int]:
 def _generator_batches(source: str, request: EvalRequest) -> tuple[Iterator[Tensor], Any]:
     """uint8 batches from the generator of a run or checkpoint, and its config."""
     device = resolve_device(request.device)
-    G = load_generator(source, device)
+    G = load_generator(source, device)  # its EMA weights when it has them
     latents = G.latents(request.samples, request.seed)
+    labels = G.labels_for(request.samples)  # conditional: every class in turn
+    size = request.batch_size or 1000
 
     def batches() -> Iterator[Tensor]:
         with torch.no_grad():
-            for z in latents.split(request.batch_size or 1000):
-                yield to_uint8(G(z.to(device))).cpu()
+            for start in range(0, request.samples, size):
+                y = None if labels is None else labels[start : start + size].to(device)
+                yield to_uint8(G(latents[start : start + size].to(device), y)).cpu()
 
-    return batches(), G.cfg
+    return batches(), G
 
 
 def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tuple[EvalReport, Path]:
@@ -221,8 +224,11 @@ def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tupl
     path = Path(request.source)
     kind = _kind(path)
     fake: Any
+    weights = None
     if kind in ("run", "checkpoint"):
-        fake, cfg = _generator_batches(request.source, request)
+        fake, G = _generator_batches(request.source, request)
+        cfg = G.cfg
+        weights = G.weights
         name = cfg.data if request.data is None else request.data
         real = _real(
             request, name, request.data_root or cfg.data_root, (cfg.channels, cfg.image_size)
@@ -250,6 +256,8 @@ def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tupl
         fake, real, request.metrics, extractor, request.samples,
         batch_size=request.batch_size or None, seed=request.seed, progress=request.progress,
     )  # fmt: skip
+    if weights is not None:
+        scores.extra["generator_weights"] = weights  # "ema" or "G"
     report = EvalReport(scores, str(path), kind, real.name, request.split)
     return report, _write_json(report, Path(out) if out else default_out)
 

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torchvision.utils import make_grid
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -21,6 +20,9 @@ def to_uint8(images: Tensor) -> Tensor:
 
 def grid_image(images: Tensor, nrow: int = 8, padding: int = 2) -> np.ndarray:
     """uint8 ``[N, C, H, W]`` -> one uint8 grid ``[H', W', C]`` (C = 1 squeezed to grey)."""
+    # imported here: torchvision's import costs about as much as torch's, and only grids need it
+    from torchvision.utils import make_grid
+
     grid = make_grid(images.cpu(), nrow=nrow, padding=padding, pad_value=0)  # [3, H', W']
     arr = grid.permute(1, 2, 0).numpy()
     return arr[..., 0] if images.shape[1] == 1 else arr
@@ -65,6 +67,8 @@ class RunLogger:
         """Real and fake grids (make_grid normalize=True, as the tutorial) and a fake grid PNG."""
         if not self.enabled:
             return
+        from torchvision.utils import make_grid
+
         for tag, images in (("fake", fake), ("real", real)):
             grid = make_grid(images.detach().float().cpu(), normalize=True)
             self._writer.add_image(tag, grid, image_step)

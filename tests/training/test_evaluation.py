@@ -57,7 +57,7 @@ class _Recorder(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1))
         self.modes: list[bool] = []
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         self.modes.append(self.training)
         return torch.tanh(z[:, :784].view(-1, 1, 28, 28) + self.bias)
 

@@ -2,13 +2,18 @@
 
 At 64 pixels with 64 features they equal the tutorial's networks (SEED.md,
 program 2) layer for layer, less D's final Sigmoid: the loss takes logits.
+With ``num_classes`` > 0 they are class-conditional: G concatenates a learned class
+embedding to z, D adds a projection term on its summed last feature map.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
+
+from ganforge.models.layers import Projection, check_labels
 
 SIZES = (28, 32, 64, 128)
 
@@ -28,13 +33,18 @@ class DCGANGenerator(nn.Module):
     """z ``[B, z_dim]`` -> base x base -> (ConvT k4 s2 + BN + ReLU) doublings -> Tanh."""
 
     def __init__(
-        self, z_dim: int = 100, features: int = 64, image_size: int = 64, channels: int = 1
-    ) -> None:
+        self, z_dim: int = 100, features: int = 64, image_size: int = 64, channels: int = 1,
+        num_classes: int = 0,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.z_dim, self.image_size, self.channels = z_dim, image_size, channels
+        self.num_classes = num_classes
+        if num_classes:
+            self.embed = nn.Embedding(num_classes, z_dim)
         base, n_up = _base(image_size), _upsamplings(image_size)
         width = features * 2**n_up  # 1024 for 64 pixels and 64 features
-        layers: list[nn.Module] = [_up_block(z_dim, width, base, 1, 0)]  # -> base x base
+        z_in = z_dim * 2 if num_classes else z_dim
+        layers: list[nn.Module] = [_up_block(z_in, width, base, 1, 0)]  # -> base x base
         for _ in range(n_up - 1):
             layers.append(_up_block(width, width // 2, 4, 2, 1))
             width //= 2
@@ -42,17 +52,20 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+        if self.num_classes:
+            z = torch.cat([z, self.embed(check_labels(labels, self.num_classes))], dim=1)
+        return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
 class DCGANDiscriminator(nn.Module):
-    """images ``[B, C, S, S]`` -> stride-2 convs (BN + LeakyReLU) -> base x base -> logits ``[B]``."""
+    """images ``[B, C, S, S]`` -> stride-2 convs -> base x base -> logits ``[B]``."""
 
     def __init__(
-        self, features: int = 64, image_size: int = 64, channels: int = 1, slope: float = 0.2
-    ) -> None:
+        self, features: int = 64, image_size: int = 64, channels: int = 1, slope: float = 0.2,
+        num_classes: int = 0,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.image_size = image_size
+        self.image_size, self.num_classes = image_size, num_classes
         base, n_down = _base(image_size), _upsamplings(image_size)
         layers: list[nn.Module] = [nn.Conv2d(channels, features, 4, 2, 1), nn.LeakyReLU(slope)]
         width = features
@@ -62,6 +75,8 @@ class DCGANDiscriminator(nn.Module):
         # base x base -> 1 x 1 (k4 s2 p0 on 4x4 as in the tutorial; k7 on 7x7)
         layers.append(nn.Conv2d(width, 1, base, 2, 0))
         self.net = nn.Sequential(*layers)
+        if num_classes:
+            self.projection = Projection(width, num_classes)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
@@ -69,7 +84,10 @@ class DCGANDiscriminator(nn.Module):
                 f"this discriminator takes {self.image_size}x{self.image_size} images, "
                 f"got {x.shape[-1]}x{x.shape[-2]}"
             )
-        return self.net(x).view(-1)
+        if not self.num_classes:
+            return self.net(x).view(-1)
+        h = self.net[:-1](x)  # [B, width, base, base]
+        return self.net[-1](h).view(-1) + self.projection(h.sum(dim=(2, 3)), labels)
 
 
 def _up_block(c_in: int, c_out: int, k: int, s: int, p: int) -> nn.Sequential:

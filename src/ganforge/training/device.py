@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from typing import ContextManager
+from contextlib import AbstractContextManager as ContextManager
 
 import torch
 from torch import nn
@@ -64,7 +64,7 @@ def choose_threads(requested: int, models: list[nn.Module]) -> int:
     dominates them), else every core this process may use."""
     if requested > 0:
         return requested
-    conv = any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for net in models for m in net.modules())
+    conv = any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for n in models for m in n.modules())
     params = sum(p.numel() for m in models for p in m.parameters())
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return 1 if (not conv and params < 2_000_000) else max(cores or 1, 1)

@@ -62,6 +62,8 @@ class PeriodicEval:
         self.latents = torch.randn(
             self.n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 3)
         )
+        # conditional generators draw every class equally often
+        self.labels = torch.arange(self.n) % cfg.num_classes if cfg.conditional else None
         self.best: float | None = None
 
     def due(self, step: int) -> bool:
@@ -77,7 +79,14 @@ class PeriodicEval:
         was_training = G.training
         G.eval()
         try:
-            batches = (to_uint8(G(z.to(device)).float()) for z in self.latents.split(_BATCH))
+            batches = (
+                to_uint8(G(z.to(device), None if y is None else y.to(device)).float())
+                for z, y in zip(
+                    self.latents.split(_BATCH),
+                    [None] * self.n if self.labels is None else self.labels.split(_BATCH),
+                    strict=False,
+                )
+            )
             scores = evaluate(batches, self.real, self.metrics, self.extractor, self.n)
         finally:
             G.train(was_training)

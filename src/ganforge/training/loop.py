@@ -7,9 +7,11 @@ It knows no particular loss or model: those come from the config through
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,20 +21,27 @@ from torch import nn
 from tqdm import tqdm
 
 from ganforge import config as cfgmod
+from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
 from ganforge.data import BatchLoader, DataSpec, load_data
 from ganforge.errors import ConfigError, UserError
 from ganforge.logging import RunLogger, info
-from ganforge.losses import LOSSES
+from ganforge.losses import build_loss
 from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training import run_dir
-from ganforge.training.device import autocast_factory, choose_threads, resolve_device
+from ganforge.training import distributed
+from ganforge.training.device import autocast_factory, choose_threads
 from ganforge.training.evaluation import PeriodicEval
+from ganforge.training.quality import make_augment, make_ema, with_classes
 from ganforge.training.steps import GANStep
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
-RESUMABLE_CHANGES = {"epochs", "steps", "minutes", "progress", "log_every", "ckpt_every"}
+RESUMABLE_CHANGES = {
+    "epochs", "steps", "minutes", "progress", "log_every", "ckpt_every", "keep_last", "device",
+    "on_nan", "dist_timeout", "decode_workers", "max_memory_mb", "threads",
+}  # fmt: skip
+MAX_ROLLBACKS = 3
 RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}  # metrics
 
 
@@ -55,7 +64,7 @@ def data_spec(cfg: TrainConfig) -> DataSpec:
     """What data a config asks for."""
     return DataSpec(
         cfg.data, cfg.data_root, cfg.image_size, cfg.channels, cfg.download, cfg.crop,
-        cfg.on_bad_image,
+        cfg.on_bad_image, background=cfg.background, decode_workers=cfg.decode_workers,
     )  # fmt: skip
 
 
@@ -79,10 +88,8 @@ class _StopSignal:
 
     def __enter__(self) -> _StopSignal:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread: no handler
                 self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -135,29 +142,44 @@ def train(
     if not cfg.budget_set():
         raise ConfigError("no training budget: give --epochs, --steps or --minutes")
 
-    device = resolve_device(cfg.device)
+    world = distributed.world_from_env()
+    if world.enabled and cfg.batch_size % world.size:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} (the global batch) must divide evenly among "
+            f"{world.size} processes"
+        )
+    if world.enabled and not cfg.drop_last:  # a short last batch cannot be split evenly
+        cfg = dataclasses.replace(cfg, drop_last=True)
+    device = distributed.setup(world, cfg.device, cfg.dist_timeout)
     autocast = autocast_factory(device, cfg.precision)
+    data, notices = load_data(data_spec(cfg))
+    cfg = with_classes(cfg, data)  # conditional runs take their class count from the data
+    evaluator = PeriodicEval(cfg, data, device) if cfg.eval_every and world.is_main else None
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg)  # raises before anything is written
-    data, notices = load_data(data_spec(cfg))
-    evaluator = PeriodicEval(cfg, data, device) if cfg.eval_every else None
-    loader = BatchLoader(data, cfg.batch_size, cfg.seed, device, cfg.drop_last)
+    loader = BatchLoader(
+        data, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
+        cfg.max_memory_mb,
+    )  # fmt: skip
     if len(loader) == 0:
         raise ConfigError(
             f"batch_size {cfg.batch_size} is larger than the {len(data)} images and drop_last is on"
         )
     if resume is None:
-        run = run_dir.create(Path(out) if out else run_dir.default_name(cfg.preset))
-        cfgmod.save(cfg, run / "config.toml")
-    for line in notices:
-        info(line)
+        run = Path(out) if out else run_dir.default_name(cfg.preset)
+        if world.is_main:
+            run_dir.create(run)
+            cfgmod.save(cfg, run / "config.toml")
+    if world.is_main:
+        for line in notices:
+            info(line)
 
     if device.type == "cpu":
         torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
     conv = any(isinstance(m, nn.Conv2d) for m in D.modules())
     memory_format = torch.channels_last if (cfg.channels_last and conv) else torch.preserve_format
-    G.to(device, memory_format=memory_format)
-    D.to(device, memory_format=memory_format)
+    for net in (G, D):
+        net.to(device).to(memory_format=memory_format)
     adam: dict[str, Any] = {"foreach": True} if device.type != "mps" else {}
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2), **adam)
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2), **adam)
@@ -166,64 +188,104 @@ def train(
         cfg.grid_n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)
     ).to(device)
     pos = Position()
+    ema = make_ema(cfg, G)
+    augment = make_augment(cfg)
+    fixed_labels = (
+        torch.arange(cfg.grid_n, device=device) % cfg.num_classes if cfg.conditional else None
+    )
+
+    loss = build_loss(cfg.loss, cfg.r1_gamma, cfg.r1_every, cfg.gp_weight)
+    step_fn = GANStep(
+        G, D, opt_g, opt_d, loss, autocast, cfg.channels_last and conv,
+        n_critic=cfg.n_critic, augment=augment, ema=ema,
+    )  # fmt: skip
+    ckpt_dir = run / "checkpoints"
+
+    def snapshot() -> dict[str, Any]:
+        return {
+            "format": ckpt.FORMAT,
+            "version": ckpt.VERSION,
+            "config": cfg.to_dict(),
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "noise_rng": noise.get_state(),
+            "fixed_noise": fixed_noise.cpu(),
+            "position": dataclasses.asdict(pos),
+            "rng": ckpt.rng_state(),
+            **({"G_ema": ema.model.state_dict(), "ema_updates": ema.updates} if ema else {}),
+            **({"augment": augment.state_dict()} if augment else {}),
+        }
+
+    def restore(saved: dict[str, Any]) -> None:
+        nonlocal pos, fixed_noise
+        G.load_state_dict(saved["G"])
+        D.load_state_dict(saved["D"])
+        opt_g.load_state_dict(saved["opt_g"])
+        opt_d.load_state_dict(saved["opt_d"])
+        noise.set_state(saved["noise_rng"].to(noise.get_state().device))
+        fixed_noise = saved["fixed_noise"].to(device)
+        pos = Position(**saved["position"])
+        if ema is not None:
+            ema.model.load_state_dict(saved["G_ema"])
+            ema.updates = int(saved["ema_updates"])
+        if augment is not None:
+            augment.load_state_dict(saved["augment"])
+        ckpt.set_rng_state(saved["rng"])
+        step_fn.d_steps = pos.step  # n_critic and lazy regularisers count D steps
+
+    def save() -> None:
+        bad = _non_finite_network(G, D)
+        if bad:
+            raise TrainingDiverged(
+                f"the weights of {bad} hold NaN or Inf at step {pos.step}; not saving them. "
+                f"The last good checkpoint is {ckpt_dir / 'last.pt'}"
+            )
+        if world.is_main:
+            ckpt.save_rotating(snapshot(), ckpt_dir, pos.step, cfg.keep_last)
 
     if state is not None:
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        noise.set_state(state["noise_rng"].to(noise.get_state().device))
-        fixed_noise = state["fixed_noise"].to(device)
-        pos = Position(**state["position"])
-        ckpt.set_rng_state(state["rng"])
+        restore(state)
         info(f"resuming {run} at step {pos.step} (epoch {pos.epoch}, batch {pos.index})")
 
-    step_fn = GANStep(G, D, opt_g, opt_d, LOSSES[cfg.loss], autocast, cfg.channels_last and conv)
-    logger = RunLogger(run)
-    ckpt_path = run / "checkpoints" / "last.pt"
-
-    def save(path: Path = ckpt_path) -> None:
-        ckpt.save_atomic(
-            {
-                "format": ckpt.FORMAT,
-                "version": ckpt.VERSION,
-                "config": cfg.to_dict(),
-                "G": G.state_dict(),
-                "D": D.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "noise_rng": noise.get_state(),
-                "fixed_noise": fixed_noise.cpu(),
-                "position": dataclasses.asdict(pos),
-                "rng": ckpt.rng_state(),
-            },
-            path,
-        )
-
     def log_grids(real: torch.Tensor) -> None:
-        was_training = G.training
-        G.train(cfg.grid_mode == "train")
+        net = ema.model if ema is not None else G  # grids show the EMA generator when on
+        was_training = net.training
+        net.train(cfg.grid_mode == "train")
         with torch.no_grad(), autocast():
-            fake = G(fixed_noise)
-        G.train(was_training)
+            fake = net(fixed_noise, fixed_labels)
+        net.train(was_training)
         logger.grids(pos.image_step, pos.step, fake.float(), real[: cfg.grid_n])
         pos.image_step += 1
 
     batches = len(loader)
     total = _total_steps(cfg, batches)
-    info(f"run folder: {run}   watch it with: tensorboard --logdir {run / 'tb'}")
+    lock = run_dir.RunLock(run).acquire() if world.is_main else None
+    if world.is_main:
+        ckpt.remove_stale_temps(ckpt_dir)
+        info(f"run folder: {run}   watch it with: tensorboard --logdir {run / 'tb'}")
+    logger = RunLogger(run, enabled=world.is_main)
     bar = tqdm(
-        total=total, initial=pos.step, disable=not cfg.progress, unit="step", dynamic_ncols=True
-    )
+        total=total, initial=pos.step, unit="step", dynamic_ncols=True,
+        disable=not (cfg.progress and world.is_main),
+        mininterval=0.5 if sys.stderr.isatty() else 30,
+    )  # fmt: skip
     window_start, window_images = time.perf_counter(), 0
+    rollbacks = 0
     G.train()
     D.train()
     with _StopSignal() as stop:
         try:
-            while not _budget_reached(cfg, pos, batches) and not stop.requested:
+            while not distributed.any_rank(
+                _budget_reached(cfg, pos, batches) or stop.requested, world, device
+            ):
                 t0 = time.perf_counter()
                 real, labels = loader.batch(pos.epoch, pos.index)
-                z = torch.randn(real.shape[0], cfg.z_dim, device=device, generator=noise)
+                # every rank draws the global batch's noise and keeps its own slice of it
+                n = real.shape[0]
+                z = torch.randn(n * world.size, cfg.z_dim, device=device, generator=noise)
+                z = z[world.rank * n : (world.rank + 1) * n]
                 stats = step_fn(real, z, labels)
                 batch_epoch, batch_index = pos.epoch, pos.index
                 pos.step += 1
@@ -232,12 +294,27 @@ def train(
                     pos.epoch, pos.index = pos.epoch + 1, 0
                 window_images += real.shape[0]
                 loss_d, loss_g = float(stats["loss/D"]), float(stats["loss/G"])
-                if not (math.isfinite(loss_d) and math.isfinite(loss_g)):
-                    which = "D" if not math.isfinite(loss_d) else "G"
+                finite = math.isfinite(loss_d) and math.isfinite(loss_g)
+                if distributed.any_rank(not finite, world, device):
+                    which, value = ("D", loss_d) if not math.isfinite(loss_d) else ("G", loss_g)
+                    last = ckpt_dir / "last.pt"
+                    if cfg.on_nan == "rollback" and last.is_file() and rollbacks < MAX_ROLLBACKS:
+                        rollbacks += 1
+                        restore(ckpt.load(last, device))
+                        for opt in (opt_g, opt_d):
+                            for group in opt.param_groups:
+                                group["lr"] *= 0.5
+                        info(
+                            f"loss of {which} became {value} at step {pos.step}: rolled back to "
+                            f"step {pos.step} and halved the learning rates ({rollbacks}/"
+                            f"{MAX_ROLLBACKS})"
+                        )
+                        bar.n = pos.step
+                        continue
                     raise TrainingDiverged(
-                        f"loss of {which} became {loss_d if which == 'D' else loss_g} at step "
-                        f"{pos.step}; the last good checkpoint is {ckpt_path}; lower the "
-                        "learning rate or use --precision fp32"
+                        f"loss of {which} became {value} at step {pos.step}; the last good "
+                        f"checkpoint is {last if last.is_file() else 'none (no step was saved)'}; "
+                        "lower the learning rate, or use --set on_nan=rollback"
                     )
                 pos.elapsed += time.perf_counter() - t0
                 bar.update(1)
@@ -258,18 +335,32 @@ def train(
                     bar.set_postfix(D=f"{loss_d:.3f}", G=f"{loss_g:.3f}", img_s=f"{img_s:.0f}")
                     epochs = f"/{cfg.epochs}" if cfg.epochs else ""
                     info(
-                        f"Epoch [{batch_epoch}{epochs}] "
-                        f"Batch {batch_index}/{batches} "
+                        f"Epoch [{batch_epoch}{epochs}] Batch {batch_index}/{batches} "
                         f"Loss D: {loss_d:.4f}, loss G: {loss_g:.4f}"
                     )
                 if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
                     save()
-                if evaluator and evaluator.due(pos.step) and evaluator(G, pos.step, logger):
-                    save(run / "checkpoints" / "best.pt")
+                scored = ema.model if ema is not None else G  # metrics: the G the grids show
+                if evaluator and evaluator.due(pos.step) and evaluator(scored, pos.step, logger):
+                    ckpt.save_atomic(snapshot(), ckpt_dir / "best.pt")  # metrics: best by FID
+            save()
+            if world.is_main:
+                progress_gif(run / "samples")  # samples/progress.gif from the grids saved so far
         finally:
             bar.close()
             logger.close()
-    save()
-    if stop.requested:
+            if lock is not None:
+                lock.release()
+            distributed.teardown(world)
+    if stop.requested and world.is_main:
         info(f"stopped at step {pos.step}; continue with: ganforge train --resume {run}")
     return run
+
+
+def _non_finite_network(G: nn.Module, D: nn.Module) -> str:
+    """'G' or 'D' when that network's weights hold NaN or Inf, else ''."""
+    for name, net in (("G", G), ("D", D)):
+        for p in net.parameters():
+            if not torch.isfinite(p).all():
+                return name
+    return ""

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 from ganforge.errors import RunDirError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no run-folder locking
+    fcntl = None  # type: ignore[assignment]
 
 
 def default_name(preset: str) -> Path:
@@ -45,4 +52,53 @@ def find_checkpoint(path: str | Path) -> Path:
 
 def run_of(checkpoint: Path) -> Path:
     """The run folder a checkpoint belongs to (RUN/checkpoints/x.pt -> RUN)."""
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    folder = checkpoint.parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
+class RunLock:
+    """An exclusive lock on a run folder, held by one live training process.
+
+    It is an ``flock`` on ``RUN/.lock``: the kernel drops it when the holder dies,
+    so the lock of a killed process is simply taken over.
+    """
+
+    def __init__(self, run: Path) -> None:
+        self.path = run / ".lock"
+        self._fh: Any = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock or raise RunDirError naming the process that holds it."""
+        fh = open(self.path, "a+")  # noqa: SIM115 (held until release())
+        if fcntl is None:
+            self._fh = fh
+            return self
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise RunDirError(
+                f"run folder {self.path.parent} is in use by {holder}; wait for it to finish "
+                "or stop it first"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"process {os.getpid()}")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            if fcntl is not None:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

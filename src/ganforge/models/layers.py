@@ -1,0 +1,69 @@
+"""Layers shared by the models: spectral normalisation, class conditioning, projection.
+
+- :func:`spectral_norm_` divides every weight of a network by its largest
+  singular value (Miyato et al. 2018), keeping D 1-Lipschitz per layer.
+- :class:`ConditionalBatchNorm2d` gives each class its own BatchNorm gain and bias
+  (de Vries et al. 2017), the usual way to condition a ResNet generator.
+- :class:`Projection` adds ``<embed(y), h>`` to D's logit (Miyato & Koyama 2018,
+  the projection discriminator).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn.utils import parametrizations
+
+_SN_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
+
+
+def spectral_norm_(module: nn.Module) -> nn.Module:
+    """Put spectral normalisation (one power iteration per step) on every conv, linear
+    and embedding weight of ``module``, in place; return ``module``."""
+    for m in list(module.modules()):
+        if isinstance(m, _SN_TYPES) and not parametrizations.parametrize.is_parametrized(m):
+            parametrizations.spectral_norm(m)
+    return module
+
+
+def check_labels(labels: Tensor | None, num_classes: int) -> Tensor:
+    """The labels a conditional network needs; a clear error when they are missing."""
+    if labels is None:
+        raise ValueError(f"this network is class-conditional ({num_classes} classes): pass labels")
+    return labels
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm without its own affine, then a gain and a bias looked up per class;
+    with ``num_classes`` 0, a plain BatchNorm2d that ignores the labels."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.bn = nn.BatchNorm2d(channels, affine=not num_classes)
+        if num_classes:
+            self.gain = nn.Embedding(num_classes, channels)
+            self.bias = nn.Embedding(num_classes, channels)
+            nn.init.ones_(self.gain.weight)
+            nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        if not self.num_classes:
+            return self.bn(x)
+        labels = check_labels(labels, self.num_classes)
+        gain = self.gain(labels)[:, :, None, None]  # [B, C, 1, 1]
+        bias = self.bias(labels)[:, :, None, None]
+        return self.bn(x) * gain + bias
+
+
+class Projection(nn.Module):
+    """The class term of a projection discriminator: ``<embed(y), h>`` per image ``[B]``."""
+
+    def __init__(self, features: int, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, features)
+        nn.init.normal_(self.embed.weight, 0.0, 0.02)
+
+    def forward(self, h: Tensor, labels: Tensor | None) -> Tensor:
+        labels = check_labels(labels, self.num_classes)
+        return (self.embed(labels) * h.flatten(1)).sum(1)

@@ -1,0 +1,95 @@
+"""Spectral norm bounds singular values; conditioning layers depend on the label."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ganforge.config import TrainConfig
+from ganforge.errors import ConfigError
+from ganforge.models import build_models
+from ganforge.models.layers import ConditionalBatchNorm2d, Projection, spectral_norm_
+
+
+def _sigma_max(weight: torch.Tensor, dim: int = 0) -> float:
+    w = weight.transpose(0, dim).flatten(1)
+    return torch.linalg.matrix_norm(w, ord=2).item()
+
+
+def test_spectral_norm_bounds_the_largest_singular_value() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Linear(16, 4), nn.ConvTranspose2d(4, 8, 4)
+    )
+    for m in net:
+        if hasattr(m, "weight"):
+            nn.init.normal_(m.weight, 0.0, 3.0)  # far above 1 before normalisation
+    assert _sigma_max(net[0].weight) > 5
+    spectral_norm_(net)
+    net.train()
+    for _ in range(30):  # one power iteration per forward, as in training
+        net[0](torch.zeros(1, 3, 5, 5))
+        net[2](torch.zeros(1, 16))
+        net[3](torch.zeros(1, 4, 2, 2))
+    assert _sigma_max(net[0].weight) == pytest.approx(1.0, abs=0.02)
+    assert _sigma_max(net[2].weight) == pytest.approx(1.0, abs=0.02)
+    assert _sigma_max(net[3].weight, dim=1) == pytest.approx(1.0, abs=0.02)
+    spectral_norm_(net)  # applying twice is harmless
+    assert sum("original" in k for k in net.state_dict()) == 3
+
+
+def test_config_puts_spectral_norm_on_d_and_optionally_g() -> None:
+    cfg = TrainConfig(model="dcgan", image_size=28, g_features=4, d_features=4, z_dim=8)
+    G, D = build_models(TrainConfig(**{**cfg.to_dict(), "spectral_norm_d": True}))
+    assert any("parametrizations" in k for k in D.state_dict())
+    assert not any("parametrizations" in k for k in G.state_dict())
+    G, _ = build_models(TrainConfig(**{**cfg.to_dict(), "spectral_norm_g": True}))
+    assert any("parametrizations" in k for k in G.state_dict())
+
+
+def test_conditional_batchnorm_and_projection_depend_on_label() -> None:
+    torch.manual_seed(0)
+    cbn = ConditionalBatchNorm2d(4, num_classes=3)
+    nn.init.normal_(cbn.gain.weight)
+    x = torch.randn(2, 4, 5, 5)
+    a, b = cbn(x, torch.tensor([0, 0])), cbn(x, torch.tensor([0, 1]))
+    assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
+    plain = ConditionalBatchNorm2d(4, num_classes=0)
+    assert torch.allclose(plain(x, None), nn.functional.batch_norm(x, None, None, training=True))
+    proj = Projection(4, num_classes=3)
+    h = torch.randn(2, 4)
+    assert torch.allclose(proj(h, torch.tensor([2, 1])), (proj.embed.weight[[2, 1]] * h).sum(1))
+    with pytest.raises(ValueError, match="pass labels"):
+        proj(h, None)
+
+
+@pytest.mark.parametrize("model", ["mlp", "dcgan", "resnet"])
+def test_conditional_models_output_depends_on_label(model: str) -> None:
+    torch.manual_seed(0)
+    cfg = TrainConfig(
+        model=model, image_size=28, g_features=8, d_features=8, z_dim=8,
+        conditional=True, num_classes=10, weight_init="default",
+    )  # fmt: skip
+    G, D = build_models(cfg)
+    assert G.num_classes == 10
+    G.eval(), D.eval()
+    for m in (G, D):  # give every class a clearly different embedding
+        for e in m.modules():
+            if isinstance(e, nn.Embedding):
+                nn.init.normal_(e.weight)
+    z = torch.randn(1, 8).repeat(2, 1)
+    labels = torch.tensor([3, 7])
+    images = G(z, labels)
+    assert images.shape == (2, 1, 28, 28)
+    assert not torch.allclose(images[0], images[1], atol=1e-4)
+    same = images[:1].repeat(2, 1, 1, 1)
+    logits = D(same, labels)
+    assert logits.shape == (2,) and not torch.isclose(logits[0], logits[1])
+    with pytest.raises(ValueError, match="class-conditional"):
+        G(z, None)
+
+
+def test_conditional_without_classes_is_refused() -> None:
+    with pytest.raises(ConfigError, match="num_classes"):
+        build_models(TrainConfig(conditional=True))

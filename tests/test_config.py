@@ -1,0 +1,94 @@
+"""Config resolution, presets, TOML files and validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ganforge import config as cfgmod
+from ganforge.config import TrainConfig
+from ganforge.errors import ConfigError
+
+
+def test_presets_exist_and_validate() -> None:
+    names = cfgmod.preset_names()
+    assert {"seed-simple", "seed-dcgan", "quick"} <= set(names)
+    for name in names:
+        cfg = cfgmod.validate(cfgmod.load_preset(name))
+        assert cfg.preset == name
+        assert cfg.budget_set()
+
+
+def test_seed_presets_carry_the_tutorial_hyper_parameters() -> None:
+    simple = cfgmod.load_preset("seed-simple")
+    assert (simple.model, simple.z_dim, simple.batch_size, simple.epochs) == ("mlp", 64, 32, 50)
+    assert (simple.lr_g, simple.lr_d, simple.beta1, simple.beta2) == (3e-4, 3e-4, 0.9, 0.999)
+    assert simple.log_epoch_start and not simple.drop_last and simple.weight_init == "default"
+    dcgan = cfgmod.load_preset("seed-dcgan")
+    assert (dcgan.model, dcgan.image_size, dcgan.z_dim, dcgan.batch_size) == ("dcgan", 64, 100, 128)
+    assert (dcgan.lr_g, dcgan.beta1, dcgan.epochs, dcgan.log_batch_every) == (2e-4, 0.5, 5, 100)
+    assert dcgan.bn_init == "tutorial" and dcgan.grid_mode == "train"
+
+
+def test_toml_round_trip(tmp_path: Path) -> None:
+    cfg = cfgmod.load_preset("quick")
+    cfgmod.save(cfg, tmp_path / "c.toml")
+    assert cfgmod.load_file(tmp_path / "c.toml") == cfg
+
+
+def test_file_starts_from_named_preset(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('preset = "seed-dcgan"\nbatch_size = 16\n')
+    cfg = cfgmod.load_file(tmp_path / "c.toml")
+    assert cfg.batch_size == 16 and cfg.image_size == 64
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"batch_sise": 3}, "did you mean 'batch_size'"),
+        ({"batch_size": "many"}, "must be int"),
+        ({"batch_size": 2.5}, "must be int"),
+        ({"progress": "perhaps"}, "must be bool"),
+    ],
+)
+def test_bad_values_are_named(values: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        cfgmod.apply(TrainConfig(), values, "test")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("batch_size", 0, "batch_size must be positive"),
+        ("batch_size", -4, "batch_size must be positive"),
+        ("model", "transformer", "unknown model 'transformer'"),
+        ("loss", "magic", "unknown loss 'magic'"),
+        ("precision", "fp8", "precision must be one of"),
+        ("channels", 2, "channels must be 1 or 3"),
+        ("steps", -1, "steps must not be negative"),
+    ],
+)
+def test_validate_refuses(field: str, value: object, message: str) -> None:
+    cfg = cfgmod.load_preset("quick")
+    setattr(cfg, field, value)
+    with pytest.raises(ConfigError, match=message):
+        cfgmod.validate(cfg)
+
+
+def test_parse_set_and_coerce() -> None:
+    values = cfgmod.parse_set(["lr_g=0.001", "progress=false", "data=fashion-mnist"])
+    cfg = cfgmod.apply(TrainConfig(), values, "--set")
+    assert cfg.lr_g == 0.001 and cfg.progress is False and cfg.data == "fashion-mnist"
+    with pytest.raises(ConfigError, match="key=value"):
+        cfgmod.parse_set(["lr_g"])
+
+
+def test_unknown_preset_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        cfgmod.load_preset("nope")
+    (tmp_path / "bad.toml").write_text("batch_size = = 3")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        cfgmod.load_file(tmp_path / "bad.toml")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        cfgmod.load_file(tmp_path / "missing.toml")

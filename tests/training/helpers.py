@@ -1,0 +1,17 @@
+"""Small, fast configurations for training tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ganforge.config import TrainConfig, load_preset
+
+
+def tiny(preset: str = "quick", **changes: Any) -> TrainConfig:
+    """A preset shrunk to train in well under a second per few steps."""
+    base = load_preset(preset)
+    small: dict[str, Any] = {"progress": False, "steps": 6, "epochs": 0, "minutes": 0.0}
+    if base.model == "dcgan":
+        small |= {"g_features": 4, "d_features": 4, "z_dim": 8, "batch_size": 16}
+    return dataclasses.replace(base, **(small | changes))

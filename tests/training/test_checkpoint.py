@@ -1,0 +1,97 @@
+"""Checkpoints: atomic writes, rotation, refusal of unsafe or foreign files, RNG round trip."""
+
+from __future__ import annotations
+
+import errno
+import pickle
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.errors import CheckpointError
+from ganforge.training import checkpoint as ckpt
+
+
+def _state(value: float) -> dict:
+    return {"format": ckpt.FORMAT, "version": ckpt.VERSION, "w": torch.full((4,), value)}
+
+
+class _Payload:
+    def __reduce__(self):  # runs `open(marker, "w")` when unpickled
+        return (open, (str(Path.cwd() / "payload-ran"), "w"))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"format": ckpt.FORMAT, "version": 1, "x": _Payload()}, path)
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        ckpt.load(path)
+    assert not (tmp_path / "payload-ran").exists()
+    plain = tmp_path / "plain.pkl"  # a bare pickle file, not a torch zip
+    plain.write_bytes(pickle.dumps(_Payload()))
+    with pytest.raises(CheckpointError):
+        ckpt.load(plain)
+    assert not (tmp_path / "payload-ran").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not a readable checkpoint"),
+        (b"hello, I am text", "not a readable checkpoint"),
+    ],
+)
+def test_damaged_files_are_refused(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        ckpt.load(path)
+
+
+def test_foreign_and_too_new_checkpoints(tmp_path: Path) -> None:
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a ganforge checkpoint"):
+        ckpt.load(tmp_path / "other.pt")
+    torch.save({**_state(0), "version": ckpt.VERSION + 1}, tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match="newer than this ganforge reads"):
+        ckpt.load(tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        ckpt.load(tmp_path / "missing.pt")
+
+
+def test_full_disk_during_save_keeps_the_old_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "checkpoints" / "last.pt"
+    ckpt.save_atomic(_state(1.0), path)
+
+    def full_disk(obj: object, fh, *args: object, **kwargs: object) -> None:
+        fh.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt.torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        ckpt.save_atomic(_state(2.0), path)
+    monkeypatch.undo()
+    assert torch.equal(ckpt.load(path)["w"], torch.full((4,), 1.0))
+    assert list(path.parent.iterdir()) == [path]  # the temp file is gone too
+
+
+def test_rotation_keeps_last_n_and_last_pt(tmp_path: Path) -> None:
+    for step in range(1, 6):
+        ckpt.save_rotating(_state(step), tmp_path, step, keep_last=2)
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == [
+        "last.pt", "step0000004.pt", "step0000005.pt",
+    ]  # fmt: skip
+    assert torch.equal(ckpt.load(tmp_path / "last.pt")["w"], torch.full((4,), 5.0))
+
+
+def test_rng_state_round_trip() -> None:
+    state = ckpt.rng_state()
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    ckpt.set_rng_state(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected

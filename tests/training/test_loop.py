@@ -1,0 +1,149 @@
+"""The training loop end to end: logs, budgets, resume, refusals, divergence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ganforge import train
+from ganforge.errors import ConfigError, RunDirError
+from ganforge.losses import LOSSES, Loss, bce_d, bce_g
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.loop import TrainingDiverged
+from ganforge.training.run_dir import RunLock
+from tests.training.helpers import tiny
+
+
+def test_seed_simple_logs_scalars_and_both_grids(tmp_path: Path) -> None:
+    run = train(tiny("seed-simple", steps=400), out=tmp_path / "run")
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"real", "fake"} <= set(tags["images"])
+    assert {"loss/D", "loss/G", "D(x)", "D(G(z))", "img_per_s"} <= set(tags["scalars"])
+    # the tutorial's cadence: the first batch of each epoch (313 batches of 32 in the sample)
+    assert [e.step for e in acc.Scalars("loss/D")] == [1, 314]
+    assert [e.step for e in acc.Images("fake")] == [0, 1]  # one image step per logged grid
+    losses = [json.loads(line)["loss/G"] for line in (run / "metrics.jsonl").open()]
+    assert len(losses) == 2 and losses[0] != losses[1]
+    assert len(list((run / "samples").glob("step*.png"))) == 2
+    assert (run / "config.toml").is_file() and (run / "checkpoints" / "last.pt").is_file()
+
+
+def _parameters_after(cfg, out: Path, resume_at: int | None) -> dict[str, torch.Tensor]:
+    if resume_at is None:
+        run = train(cfg, out=out)
+    else:
+        run = train(cfg, out=out, overrides={"steps": resume_at})
+        train(resume=run, overrides={"steps": cfg.steps})
+    state = ckpt.load(run / "checkpoints" / "last.pt")
+    return {
+        **{f"G.{k}": v for k, v in state["G"].items()},
+        **{f"D.{k}": v for k, v in state["D"].items()},
+    }
+
+
+@pytest.mark.parametrize("preset", ["seed-simple", "quick"])
+def test_resume_is_bit_for_bit(tmp_path: Path, preset: str) -> None:
+    cfg = tiny(preset, steps=12, log_every=5)
+    whole = _parameters_after(cfg, tmp_path / "whole", None)
+    split = _parameters_after(cfg, tmp_path / "split", 5)
+    assert whole.keys() == split.keys()
+    if preset == "quick":
+        assert any("running_mean" in k for k in whole)
+    for key in whole:
+        assert torch.equal(whole[key], split[key]), key
+
+
+def test_resume_continues_step_counter_and_epochs(tmp_path: Path) -> None:
+    cfg = tiny("seed-simple", steps=0, epochs=1, batch_size=4096)  # 3 batches per epoch
+    run = train(cfg, out=tmp_path / "run")
+    assert ckpt.load(run / "checkpoints" / "last.pt")["position"]["step"] == 3
+    train(resume=run, overrides={"epochs": 2})
+    pos = ckpt.load(run / "checkpoints" / "last.pt")["position"]
+    assert (pos["step"], pos["epoch"], pos["index"]) == (6, 2, 0)
+
+
+def test_second_train_into_a_run_is_refused(tmp_path: Path) -> None:
+    run = train(tiny(), out=tmp_path / "run")
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(RunDirError, match="already exists; continue it with --resume"):
+        train(tiny(), out=run)
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_resume_refuses_changed_training_settings(tmp_path: Path) -> None:
+    run = train(tiny(), out=tmp_path / "run")
+    with pytest.raises(ConfigError, match="lr_d, z_dim"):
+        train(resume=run, overrides={"steps": 10, "lr_d": 0.1, "z_dim": 3})
+
+
+def test_locked_run_is_refused(tmp_path: Path) -> None:
+    run = train(tiny(), out=tmp_path / "run")
+    with RunLock(run), pytest.raises(RunDirError, match="in use by process"):
+        train(resume=run, overrides={"steps": 10})
+    train(resume=run, overrides={"steps": 8})  # released: resumes fine
+
+
+def _nan_after(step: int) -> Loss:
+    calls = {"n": 0}
+
+    def d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        loss = bce_d(real, fake)
+        return loss * float("nan") if calls["n"] > step else loss
+
+    return Loss(d, bce_g)
+
+
+def test_nan_stops_naming_step_and_network_and_keeps_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(LOSSES, "nan-test", _nan_after(4))
+    cfg = tiny(loss="nan-test", steps=20, ckpt_every=2, keep_last=0)
+    with pytest.raises(TrainingDiverged, match="loss of D became nan at step 5"):
+        train(cfg, out=tmp_path / "run")
+    state = ckpt.load(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["position"]["step"] == 4
+    assert all(torch.isfinite(v).all() for v in state["G"].values())
+
+
+def test_nan_rollback_halves_lr_and_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+
+    def d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return bce_d(real, fake) * (float("nan") if calls["n"] == 5 else 1.0)
+
+    monkeypatch.setitem(LOSSES, "nan-once", Loss(d, bce_g))
+    cfg = tiny(loss="nan-once", steps=8, ckpt_every=2, on_nan="rollback")
+    run = train(cfg, out=tmp_path / "run")
+    state = ckpt.load(run / "checkpoints" / "last.pt")
+    assert state["position"]["step"] == 8
+    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(cfg.lr_d / 2)
+
+
+def test_image_folder_trains_rgb_dcgan_at_32(tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        size = (40 + 3 * i, 32 + 2 * i)
+        arr = rng.integers(0, 255, (size[1], size[0], 4), dtype=np.uint8)
+        mode, ext = [("RGB", "png"), ("L", "jpg"), ("RGBA", "png"), ("RGB", "jpg")][i % 4]
+        img = Image.fromarray(arr[..., : {"RGB": 3, "L": 1, "RGBA": 4}[mode]].squeeze())
+        img.save(folder / f"img{i}.{ext}")
+    cfg = tiny(data=str(folder), image_size=32, channels=3, batch_size=4, steps=4)
+    run = train(cfg, out=tmp_path / "run")
+    state = ckpt.load(run / "checkpoints" / "last.pt")
+    assert state["position"]["step"] == 4
+    last_weight = [v for k, v in state["G"].items() if k.endswith("weight")][-1]
+    assert last_weight.shape[1] == 3  # the last ConvTranspose makes 3 channels

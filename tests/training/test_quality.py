@@ -1,0 +1,110 @@
+"""Quality options end to end: conditional training, EMA and augmentation in checkpoints,
+n_critic, penalties, exact resume, bad settings refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge import config as cfgmod
+from ganforge.config import TrainConfig
+from ganforge.data import ImageData
+from ganforge.errors import ConfigError
+from ganforge.models import build_models
+from ganforge.sampling import load_generator
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.loop import train
+from ganforge.training.quality import with_classes
+
+TINY = dict(
+    data="mnist-sample", model="mlp", image_size=28, z_dim=8, g_features=16, d_features=16,
+    batch_size=16, progress=False, log_every=2, grid_n=10,
+)  # fmt: skip
+
+
+def test_conditional_run_trains_end_to_end(tmp_path: Path) -> None:
+    cfg = TrainConfig(
+        **{**TINY, "model": "dcgan", "g_features": 4, "d_features": 4},
+        conditional=True, steps=3, ema_decay=0.9, loss="hinge", spectral_norm_d=True,
+    )  # fmt: skip
+    run = train(cfg, out=tmp_path / "run")
+    state = ckpt.load(run / "checkpoints" / "last.pt")
+    assert state["config"]["num_classes"] == 10  # taken from the data
+    assert cfgmod.load_file(run / "config.toml").num_classes == 10
+    assert list(state["G_ema"]) == list(state["G"]) and "embed.weight" in state["G"]
+    assert state["ema_updates"] == 3
+    assert not torch.equal(state["G_ema"]["embed.weight"], state["G"]["embed.weight"])
+    assert sorted(p.name for p in (run / "samples").glob("step*.png")) == ["step0000002.png"]
+    G = load_generator(run)
+    images = G.sample(4, seed=0, labels=torch.tensor([0, 1, 2, 3]))
+    assert images.shape == (4, 1, 28, 28) and images.dtype == torch.uint8
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    state = ckpt.load(run / "checkpoints" / "last.pt")
+    return {**{f"G.{k}": v for k, v in state["G"].items()}, **state["G_ema"], **state["D"]}
+
+
+def test_resume_with_every_option_continues_exactly(tmp_path: Path) -> None:
+    options = dict(
+        loss="wgan-gp", n_critic=2, r1_gamma=1.0, r1_every=3, ema_decay=0.8, ema_rampup=2,
+        augment="translation,cutout,color", augment_p=0.5, augment_target=0.6,
+        augment_interval=1, augment_kimg=0.1, lr_d=1e-3,
+    )  # fmt: skip
+    whole = train(TrainConfig(**TINY, **options, steps=6), out=tmp_path / "whole")
+    half = train(TrainConfig(**TINY, **options, steps=3), out=tmp_path / "half")
+    train(resume=half, overrides={"steps": 6})
+    a, b = _weights(whole), _weights(half)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    state = ckpt.load(whole / "checkpoints" / "last.pt")
+    assert state["ema_updates"] == 3  # 6 D steps, a G step after every second
+    assert state["augment"]["p"] != 0.5  # the adaptive p moved
+    lines = (whole / "metrics.jsonl").read_text().splitlines()
+    assert '"augment/p"' in lines[-1] and '"penalty/gp"' in lines[-1]
+
+
+def test_conditional_needs_labelled_data() -> None:
+    cfg = TrainConfig(conditional=True)
+    unlabelled = ImageData(np.zeros((4, 1, 28, 28), np.uint8))
+    with pytest.raises(ConfigError, match="labelled data"):
+        with_classes(cfg, unlabelled)
+    labelled = ImageData(np.zeros((4, 1, 28, 28), np.uint8), np.arange(4), list("abcd"))
+    assert with_classes(cfg, labelled).num_classes == 4
+    with pytest.raises(ConfigError, match="num_classes is 3"):
+        with_classes(TrainConfig(conditional=True, num_classes=3), labelled)
+    assert with_classes(TrainConfig(), unlabelled).num_classes == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("n_critic", 0, "n_critic must be at least 1"),
+        ("r1_every", 0, "r1_every must be at least 1"),
+        ("r1_gamma", -1.0, "r1_gamma must not be negative"),
+        ("ema_decay", 1.0, "ema_decay must be in"),
+        ("augment_p", 1.5, "augment_p must be in"),
+        ("augment_target", -0.1, "augment_target must be in"),
+        ("augment", "translation,flip", "unknown augmentation 'flip'"),
+        ("augment_kimg", 0.0, "augment_kimg must be positive"),
+    ],
+)
+def test_bad_quality_settings_are_refused(key: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        cfgmod.validate(cfgmod.apply(TrainConfig(), {key: value}, "test"))
+
+
+@pytest.mark.parametrize("name", ["fast-cpu", "best"])
+def test_quality_presets_validate_and_build(name: str) -> None:
+    cfg = cfgmod.validate(cfgmod.load_preset(name))
+    assert cfg.ema_decay > 0 and cfg.budget_set()
+    G, D = build_models(cfg)
+    images = G.eval()(torch.randn(2, cfg.z_dim))
+    assert images.shape == (2, cfg.channels, cfg.image_size, cfg.image_size)
+    assert D.eval()(images).shape == (2,)
+    if name == "best":
+        assert cfg.spectral_norm_d and cfg.loss == "hinge" and cfg.augment
