@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -101,3 +103,20 @@ def test_classes_needs_a_classifier_of_the_data() -> None:
     assert parse_metrics(" fid, kid,fid ") == ["fid", "kid"]
     with pytest.raises(MetricsError, match="unknown metric"):
         parse_metrics("")
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
+def test_fashion_train_vs_test_is_small_with_fashion_net(tmp_path: Path) -> None:
+    from ganforge.data.named import load_named
+
+    train = load_named("fashion-mnist", tmp_path, "train").images[:2000]
+    test = load_named("fashion-mnist", tmp_path, "test").images[:2000]
+    real = RealImages(test, "fashion-mnist", "test")
+    same = evaluate(train, real, "fid", "auto", 2000).values["fid"]
+    noise = np.random.default_rng(0).integers(0, 256, train.shape, dtype=np.uint8)
+    other = evaluate(noise, real, "fid", "auto", 2000)
+    assert other.features == "fashion-net"
+    assert other.values["fid"] > 50 * same
