@@ -29,7 +29,10 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--epochs", type=int, help="train for this many epochs in all")
     p.add_argument("--steps", type=int, help="train up to this global step")
     p.add_argument("--minutes", type=float, help="train for this many minutes in all")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--batch-size", type=int, help="images per step; under torchrun, the global batch"
+    )
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (torchrun)")
     p.add_argument("--image-size", type=int, help="square side of the training images")
     p.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB)")
     p.add_argument("--crop", help="center (crop non-square images) or none (refuse them)")
@@ -40,6 +43,7 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<preset>-<time>)")
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_speed_flags(p)
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="set any config key"
     )
@@ -60,6 +64,9 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["download"] = False
     if args.no_progress:
         values["progress"] = False
+    if args.sync_bn:
+        values["sync_bn"] = True
+    values.update(_speed_flags(args))
     values.update(_train_eval_overrides(args))  # metrics
     values.update(cfgmod.parse_set(args.set))
     if any(k in values for k in _BUDGET):  # a budget on the command line replaces the preset's
@@ -300,8 +307,59 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_speed_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile the D and G steps (slow to start)"
+    )
+    p.add_argument(
+        "--cuda-graphs", action="store_true", help="CUDA: capture the whole step as a CUDA graph"
+    )
+
+
+def _speed_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: True for k in ("compile", "cuda_graphs") if getattr(args, k)}
+
+
+def _add_bench(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="training throughput, beside the reference loop",
+        description="Time ganforge's training step (img/s, step time, FLOPs, peak memory) on "
+        "the bundled MNIST sample; with --vs-reference, beside SEED.md's training loop, "
+        "in alternating windows of one run.",
+    )
+    p.add_argument("--preset", default="seed-dcgan", help="preset to time (default seed-dcgan)")
+    p.add_argument("--vs-reference", action="store_true", help="also time the reference loop")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per loop (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--windows", type=int, default=5, help="alternating windows (default 5)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--batch-size", type=int)
+    _add_speed_flags(p)
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="set any config key"
+    )
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ganforge.bench import bench
+    from ganforge.logging import info
+
+    values: dict[str, Any] = {"device": args.device, "batch_size": args.batch_size}
+    values = {k: v for k, v in values.items() if v is not None}
+    values.update(_speed_flags(args))
+    values.update(cfgmod.parse_set(args.set))
+    cfg = cfgmod.apply(cfgmod.load_preset(args.preset), values, "command line")
+    result = bench(
+        cfgmod.validate(cfg), args.steps, args.warmup, args.windows, args.vs_reference, info
+    )
+    print("\n".join(result.lines()))
+    return 0
+
+
 COMMANDS: list[Callable[[Any], None]] = [
-    _add_train, _add_sample, _add_export, _add_prepare, _add_datasets,
+    _add_train, _add_sample, _add_export, _add_prepare, _add_datasets, _add_bench,
 ]  # fmt: skip
 
 

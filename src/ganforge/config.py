@@ -85,6 +85,12 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 | fp16
     channels_last: bool = True
     threads: int = 0  # CPU threads; 0 picks by model size
+    # speed: the step's fast paths, each with a switch (training/steps.py, docs/BENCHMARKS.md)
+    freeze_d: bool = True  # D's weights get no gradient in the G step (same losses, less work)
+    adam_impl: str = "auto"  # auto (fused on CPU and CUDA) | fused | foreach | for-loop
+    compile: bool = False  # torch.compile G's forward, D's loss and G's loss
+    compile_backend: str = "inductor"  # torch.compile backend (aot_eager: no code generation)
+    cuda_graphs: bool = False  # CUDA: capture the whole D+G step once the shapes are fixed
     # watching
     log_every: int = 100  # steps between console lines, grids and metrics; 0 = never
     log_batch_every: int = 0  # also log when the batch index inside the epoch is a multiple
@@ -121,6 +127,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("fp32", "bf16", "fp16"),
     "grid_mode": ("eval", "train"),
     "on_nan": ("stop", "rollback"),
+    "adam_impl": ("auto", "fused", "foreach", "for-loop"),
 }
 _POSITIVE = ("image_size", "channels", "z_dim", "g_features", "d_features", "batch_size", "grid_n")
 _NON_NEGATIVE = (

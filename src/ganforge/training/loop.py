@@ -29,18 +29,19 @@ from ganforge.logging import RunLogger, info
 from ganforge.losses import build_loss
 from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
-from ganforge.training import run_dir
-from ganforge.training import distributed
+from ganforge.training import distributed, run_dir
 from ganforge.training.device import autocast_factory, choose_threads
 from ganforge.training.evaluation import PeriodicEval
 from ganforge.training.quality import make_augment, make_ema, with_classes
-from ganforge.training.steps import GANStep
+from ganforge.training.steps import StepOptions, build_step
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
 RESUMABLE_CHANGES = {
     "epochs", "steps", "minutes", "progress", "log_every", "ckpt_every", "keep_last", "device",
-    "on_nan", "dist_timeout", "decode_workers", "max_memory_mb", "threads",
+    "on_nan", "dist_timeout", "decode_workers", "max_memory_mb",
 }  # fmt: skip
+# Speed settings that leave the arithmetic as it was may change too.
+RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
 MAX_ROLLBACKS = 3
 RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}  # metrics
 
@@ -176,29 +177,24 @@ def train(
 
     if device.type == "cpu":
         torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
-    conv = any(isinstance(m, nn.Conv2d) for m in D.modules())
-    memory_format = torch.channels_last if (cfg.channels_last and conv) else torch.preserve_format
-    for net in (G, D):
-        net.to(device).to(memory_format=memory_format)
-    adam: dict[str, Any] = {"foreach": True} if device.type != "mps" else {}
-    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2), **adam)
-    opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2), **adam)
+    ema = make_ema(cfg, G)
+    augment = make_augment(cfg)
+    loss = build_loss(cfg.loss, cfg.r1_gamma, cfg.r1_every, cfg.gp_weight)
+    step_fn = build_step(
+        G, D, loss, (cfg.lr_g, cfg.lr_d), (cfg.beta1, cfg.beta2), device, autocast,
+        StepOptions.from_config(cfg), n_critic=cfg.n_critic, augment=augment, ema=ema,
+        wrap=(lambda net: distributed.wrap(net, world, device, cfg.sync_bn))
+        if world.enabled else None,
+    )  # fmt: skip
+    opt_g, opt_d = step_fn.opt_g, step_fn.opt_d
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     fixed_noise = torch.randn(
         cfg.grid_n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)
     ).to(device)
-    pos = Position()
-    ema = make_ema(cfg, G)
-    augment = make_augment(cfg)
     fixed_labels = (
         torch.arange(cfg.grid_n, device=device) % cfg.num_classes if cfg.conditional else None
     )
-
-    loss = build_loss(cfg.loss, cfg.r1_gamma, cfg.r1_every, cfg.gp_weight)
-    step_fn = GANStep(
-        G, D, opt_g, opt_d, loss, autocast, cfg.channels_last and conv,
-        n_critic=cfg.n_critic, augment=augment, ema=ema,
-    )  # fmt: skip
+    pos = Position()
     ckpt_dir = run / "checkpoints"
 
     def snapshot() -> dict[str, Any]:

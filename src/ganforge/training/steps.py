@@ -3,27 +3,97 @@
 The step knows the objective only as a :class:`ganforge.losses.Loss` and the
 networks only as modules; it works for any loss and any model.
 
-Options (issue 6), all off by default: the loss's penalties (R1, gradient
+Training options, all off by default: the loss's penalties (R1, gradient
 penalty) added to D's loss when due; ``n_critic`` D steps per G step (each call
 is one D step on one batch, and every ``n_critic``-th call also steps G);
 ``augment`` applied to every image D sees; ``ema`` updated after each G step.
+
+Fast paths, each with a switch (see :class:`StepOptions`):
+
+- channels_last activations for conv models (the weights are converted by
+  :func:`build_step`);
+- D's parameters frozen during the G step, so no weight gradient of D is computed
+  that the G step would throw away (exactly the same losses as not freezing);
+- ``zero_grad(set_to_none=True)``: gradients are freed, not zero-filled;
+- ``compile``: torch.compile of the three pieces of a step (G's forward, D's loss,
+  G's loss) separately, so no compiled graph spans the D and the G backward;
+- ``cuda_graphs``: on CUDA, the whole D+G step captured once the batch shape is
+  fixed and replayed after that.
+
+Under DistributedDataParallel the step gets the wrapped G and D for the forward
+passes whose gradients must be averaged across ranks, and the plain modules
+(``plain_G``, ``plain_D``) for the G step's pass through D, the penalties and the
+EMA: a G step never updates D, so it must not wait for D's gradients.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager as ContextManager
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ganforge.augment import Augment
+from ganforge.config import TrainConfig
+from ganforge.logging import info
 from ganforge.losses import Loss
+from ganforge.training.device import adam_options, compile_problem, cuda_graphs_problem
 from ganforge.training.ema import EMA
+
+# Eager steps run before a CUDA graph is captured (cuDNN and the allocator warm up).
+CUDA_GRAPH_WARMUP = 3
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """The switchable fast paths of a training step."""
+
+    channels_last: bool = True  # conv models only
+    freeze_d: bool = True  # D's parameters need no gradient during the G step
+    adam_impl: str = "auto"  # auto | fused | foreach | for-loop
+    compile: bool = False
+    cuda_graphs: bool = False
+    compile_backend: str = "inductor"
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> StepOptions:
+        """The options a :class:`ganforge.config.TrainConfig` asks for."""
+        return cls(
+            cfg.channels_last, cfg.freeze_d, cfg.adam_impl, cfg.compile, cfg.cuda_graphs,
+            cfg.compile_backend,
+        )  # fmt: skip
+
+
+class _Piece:
+    """One function of the step, compiled with torch.compile when asked; falls back to the
+    plain function, with one line, if compiling it fails."""
+
+    def __init__(self, fn: Callable[..., Any], name: str, backend: str | None) -> None:
+        self.fn, self.name = fn, name
+        self.compiled = torch.compile(fn, backend=backend) if backend else None
+        self.succeeded = False
+
+    def __call__(self, *args: Any) -> Any:
+        if self.compiled is None:
+            return self.fn(*args)
+        if self.succeeded:
+            return self.compiled(*args)
+        try:
+            out = self.compiled(*args)
+        except Exception as exc:  # compilation runs inside the first call
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            info(f"--compile: compiling {self.name} failed ({first}); running it uncompiled")
+            self.compiled = None
+            return self.fn(*args)
+        self.succeeded = True
+        return out
 
 
 class GANStep:
-    """Callable doing one D step and one G step, returning the step's statistics."""
+    """Callable doing one D step (and, when due, one G step), returning the step's statistics."""
 
     def __init__(
         self,
@@ -32,34 +102,67 @@ class GANStep:
         opt_g: torch.optim.Optimizer,
         opt_d: torch.optim.Optimizer,
         loss: Loss,
-        autocast: Callable[[], ContextManager],
+        autocast: Callable[[], AbstractContextManager],
         channels_last: bool = False,
+        freeze_d: bool = True,
+        compile_backend: str | None = None,
+        cuda_graphs: bool = False,
         *,
         n_critic: int = 1,
         augment: Augment | None = None,
         ema: EMA | None = None,
         d_steps: int = 0,
+        plain_G: nn.Module | None = None,
+        plain_D: nn.Module | None = None,
     ) -> None:
         self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
+        self.plain_G = plain_G if plain_G is not None else G
+        self.plain_D = plain_D if plain_D is not None else D
         self.autocast = autocast
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.freeze_d = freeze_d
         self.n_critic, self.augment, self.ema = n_critic, augment, ema
         self.d_steps = d_steps  # D steps done so far: schedules n_critic and lazy penalties
         self._last_g: dict[str, Tensor] = {"loss/G": torch.tensor(0.0)}  # until G first steps
+        # With a compile backend each piece is one compiled graph; none spans two backwards.
+        self._generate = _Piece(self._generate_fn, "G's forward", compile_backend)
+        self._d_loss = _Piece(self._d_loss_fn, "D's loss", compile_backend)
+        self._g_loss = _Piece(self._g_loss_fn, "G's loss", compile_backend)
+        self.cuda_graphs = cuda_graphs
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._graph_key: tuple[Any, ...] = ()
+        self._graph_inputs: list[Tensor | None] = []
+        self._graph_outputs: dict[str, Tensor] = {}
+        self._eager_calls = 0
 
-    def __call__(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+    def _generate_fn(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        with self.autocast():
+            return self.G(z, labels)  # [B, C, H, W]
+
+    def _d_loss_fn(
+        self, real: Tensor, fake: Tensor, labels: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        with self.autocast():
+            real_logits = self.D(real, labels).float()
+            fake_logits = self.D(fake, labels).float()
+        return self.loss.d(real_logits, fake_logits), real_logits, fake_logits
+
+    def _g_loss_fn(self, fake: Tensor, labels: Tensor | None) -> Tensor:
+        with self.autocast():
+            g_logits = self.plain_D(self._d_input(fake), labels).float()
+        return self.loss.g(g_logits)
+
+    def step(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """One D update and, every ``n_critic``-th call, one G update, as plain PyTorch calls."""
         real = real.contiguous(memory_format=self.memory_format)
         g_turn = (self.d_steps + 1) % self.n_critic == 0
-        with self.autocast(), torch.set_grad_enabled(g_turn):
-            fake = self.G(z, labels)  # [B, C, H, W]
+        with torch.set_grad_enabled(g_turn):
+            fake = self._generate(z, labels)
 
         # D step: real vs detached fake, so D's loss sends no gradient into G.
         self.opt_d.zero_grad(set_to_none=True)
         real_in, fake_in = self._d_input(real), self._d_input(fake.detach())
-        with self.autocast():
-            real_logits = self.D(real_in, labels).float()
-            fake_logits = self.D(fake_in, labels).float()
-        loss_d = self.loss.d(real_logits, fake_logits)
+        loss_d, real_logits, fake_logits = self._d_loss(real_in, fake_in, labels)
         stats = self._penalties(real_in, fake_in, labels)
         total_d = loss_d + sum(stats.values()) if stats else loss_d
         total_d.backward()
@@ -82,20 +185,20 @@ class GANStep:
         }
 
     def _g_step(self, fake: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
-        # G step on the same fake, now through D; D's weights are frozen so no
-        # gradient is spent on them (its BatchNorm statistics still update, as in training).
+        # G step on the same fake, now through D. With freeze_d, D's weights need no
+        # gradient, so none is computed (its BatchNorm statistics still update, as in training).
         self.opt_g.zero_grad(set_to_none=True)
-        self.D.requires_grad_(False)
+        if self.freeze_d:
+            self.plain_D.requires_grad_(False)
         try:
-            with self.autocast():
-                g_logits = self.D(self._d_input(fake), labels).float()
-            loss_g = self.loss.g(g_logits)
+            loss_g = self._g_loss(fake, labels)
             loss_g.backward()
         finally:
-            self.D.requires_grad_(True)
+            if self.freeze_d:
+                self.plain_D.requires_grad_(True)
         self.opt_g.step()
         if self.ema is not None:
-            self.ema.update(self.G)
+            self.ema.update(self.plain_G)
         return {"loss/G": loss_g.detach()}
 
     def _d_input(self, images: Tensor) -> Tensor:
@@ -105,7 +208,103 @@ class GANStep:
     def _penalties(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
         """The loss's penalties due at this D step, in fp32, keyed ``penalty/NAME``."""
         return {
-            f"penalty/{p.name}": p(self.D, real, fake, labels)
+            f"penalty/{p.name}": p(self.plain_D, real, fake, labels)
             for p in self.loss.penalties
             if p.due(self.d_steps)
         }
+
+    def __call__(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        if self.cuda_graphs and real.is_cuda:
+            return self._graphed_step(real, z, labels)
+        return self.step(real, z, labels)
+
+    def _graphed_step(self, real: Tensor, z: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
+        """Warm up eagerly on a side stream, capture the whole step once, then replay it.
+
+        A batch of another shape (the last, shorter one of an epoch) runs eagerly: the
+        parameters and optimiser states are the same tensors in both paths.
+        """
+        key = (real.shape, z.shape, None if labels is None else labels.shape)
+        if self._graph is not None and key == self._graph_key:
+            for static, new in zip(self._graph_inputs, (real, z, labels), strict=True):
+                if static is not None and new is not None:
+                    static.copy_(new)
+            self._graph.replay()
+            return {k: v.clone() for k, v in self._graph_outputs.items()}
+        if self._graph is not None or self._eager_calls < CUDA_GRAPH_WARMUP:
+            self._eager_calls += 1
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                out = self.step(real, z, labels)
+            torch.cuda.current_stream().wait_stream(side)
+            return out
+        # Capture: gradients start as None so the graph allocates them in its own pool.
+        self._graph_inputs = [t.clone() if t is not None else None for t in (real, z, labels)]
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        cache = torch.is_autocast_cache_enabled()
+        torch.set_autocast_cache_enabled(False)  # cached casts would be stale on replay
+        try:
+            with torch.cuda.graph(graph):
+                self._graph_outputs = self.step(*self._graph_inputs)  # type: ignore[arg-type]
+        finally:
+            torch.set_autocast_cache_enabled(cache)
+        self._graph, self._graph_key = graph, key
+        graph.replay()  # capturing records the work; replaying does this batch's update
+        return {k: v.clone() for k, v in self._graph_outputs.items()}
+
+
+def build_step(
+    G: nn.Module,
+    D: nn.Module,
+    loss: Loss,
+    lr: tuple[float, float],
+    betas: tuple[float, float],
+    device: torch.device,
+    autocast: Callable[[], AbstractContextManager],
+    options: StepOptions = StepOptions(),
+    *,
+    n_critic: int = 1,
+    augment: Augment | None = None,
+    ema: EMA | None = None,
+    wrap: Callable[[nn.Module], nn.Module] | None = None,
+) -> GANStep:
+    """Move G and D to ``device`` and build their Adam optimisers and the step, with
+    each fast path of ``options`` that applies here (one line for each that does not).
+
+    ``lr`` is ``(lr_g, lr_d)``. The optimisers are the step's ``opt_g`` and ``opt_d``.
+    ``wrap`` (e.g. DistributedDataParallel) wraps each network once it is on the device.
+    """
+    conv = any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in D.modules())
+    channels_last = options.channels_last and conv
+    for net in (G, D):
+        net.to(device)
+        if channels_last:
+            net.to(memory_format=torch.channels_last)  # 4-D conv weights as NHWC
+    if ema is not None:
+        ema.model.to(device)
+        if channels_last:
+            ema.model.to(memory_format=torch.channels_last)
+    compile = options.compile
+    if compile and (reason := compile_problem(device)):
+        info(f"--compile: {reason}; training uncompiled")
+        compile = False
+    cuda_graphs = options.cuda_graphs
+    if cuda_graphs and (reason := cuda_graphs_problem(device)):
+        info(f"--cuda-graphs: {reason}; training without them")
+        cuda_graphs = False
+    if cuda_graphs and (n_critic > 1 or augment or loss.penalties or ema or wrap):
+        info("--cuda-graphs: not with n_critic > 1, augmentation, penalties, EMA or several "
+             "ranks (their schedules live outside the graph); training without them")  # fmt: skip
+        cuda_graphs = False
+    adam = adam_options(device, options.adam_impl, capturable=cuda_graphs)
+    opt_g = torch.optim.Adam(G.parameters(), lr[0], betas=betas, **adam)
+    opt_d = torch.optim.Adam(D.parameters(), lr[1], betas=betas, **adam)
+    backend = options.compile_backend if compile else None
+    G_run, D_run = (wrap(G), wrap(D)) if wrap is not None else (G, D)
+    return GANStep(
+        G_run, D_run, opt_g, opt_d, loss, autocast, channels_last, options.freeze_d, backend,
+        cuda_graphs, n_critic=n_critic, augment=augment, ema=ema, plain_G=G, plain_D=D,
+    )  # fmt: skip

@@ -1,0 +1,168 @@
+"""Each fast path of the training step gives the plain path's losses.
+
+Tolerances: exactly equal where the arithmetic is the same (freezing D in the G
+step; CUDA graphs refused on the CPU); within 1e-5 relative where only the
+order of floating-point operations changes (channels_last, fused or foreach
+Adam, a compiled step) over a few steps of a tiny DCGAN with BatchNorm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from ganforge.config import TrainConfig
+from ganforge.losses import LOSSES
+from ganforge.models import build_models
+from ganforge.training import device as devmod
+from ganforge.training.steps import GANStep, StepOptions, build_step
+from tests.conftest import run_cli
+
+CPU = torch.device("cpu")
+RTOL = 1e-5
+
+# A tiny DCGAN (BatchNorm in G and D) at 28 pixels: fast, yet every layer kind is there.
+TINY = TrainConfig(model="dcgan", image_size=28, z_dim=8, g_features=4, d_features=4)
+
+
+def _run(options: StepOptions, steps: int = 3, cfg: TrainConfig = TINY) -> dict[str, Any]:
+    """Train ``steps`` steps from fixed weights and data; return losses and final weights."""
+    torch.manual_seed(0)
+    G, D = build_models(cfg)
+    step = build_step(
+        G, D, LOSSES["bce"], (1e-3, 1e-3), (0.5, 0.999), CPU, contextlib.nullcontext, options
+    )
+    gen = torch.Generator().manual_seed(1)
+    losses = []
+    for _ in range(steps):
+        real = torch.rand(8, cfg.channels, cfg.image_size, cfg.image_size, generator=gen) * 2 - 1
+        z = torch.randn(8, cfg.z_dim, generator=gen)
+        stats = step(real, z)
+        losses += [float(stats["loss/D"]), float(stats["loss/G"])]
+    state = {f"G.{k}": v.clone() for k, v in G.state_dict().items()}
+    state.update({f"D.{k}": v.clone() for k, v in D.state_dict().items()})
+    return {"losses": losses, "state": state, "step": step}
+
+
+def _assert_same(a: dict[str, Any], b: dict[str, Any], rtol: float) -> None:
+    assert a["losses"] == pytest.approx(b["losses"], rel=rtol, abs=0)
+    for key, value in a["state"].items():
+        torch.testing.assert_close(value, b["state"][key], rtol=rtol * 10, atol=1e-6, msg=key)
+
+
+PLAIN = StepOptions(channels_last=False, freeze_d=False, adam_impl="for-loop")
+
+
+def test_freezing_d_in_the_g_step_changes_nothing() -> None:
+    frozen = _run(StepOptions(channels_last=False, adam_impl="for-loop"))
+    plain = _run(PLAIN)
+    assert frozen["losses"] == plain["losses"]  # exactly
+    for key, value in frozen["state"].items():
+        assert torch.equal(value, plain["state"][key]), key
+    # and D's parameters need gradients again after the step
+    assert all(p.requires_grad for p in frozen["step"].D.parameters())
+
+
+def test_frozen_d_computes_no_weight_gradient_in_the_g_step() -> None:
+    out = _run(StepOptions(channels_last=False), steps=1)
+    step: GANStep = out["step"]
+    # after the step D's grads come from the D step only; calling the G loss with D frozen
+    # must leave them untouched
+    before = [p.grad.clone() for p in step.D.parameters()]
+    fake = step.G(torch.randn(4, TINY.z_dim))
+    step.D.requires_grad_(False)
+    step._g_loss(fake, None).backward()
+    step.D.requires_grad_(True)
+    assert all(torch.equal(b, p.grad) for b, p in zip(before, step.D.parameters(), strict=True))
+
+
+def test_channels_last_matches_contiguous() -> None:
+    fast = _run(StepOptions(channels_last=True, adam_impl="for-loop"))
+    assert fast["step"].memory_format == torch.channels_last
+    conv_weight = next(p for p in fast["step"].D.parameters() if p.dim() == 4)
+    assert conv_weight.is_contiguous(memory_format=torch.channels_last)
+    _assert_same(fast, _run(PLAIN), RTOL)
+
+
+def test_channels_last_is_not_used_for_fully_connected_models() -> None:
+    out = _run(StepOptions(), steps=1, cfg=TrainConfig(model="mlp", image_size=8, z_dim=4))
+    assert out["step"].memory_format == torch.contiguous_format
+
+
+@pytest.mark.parametrize("impl", ["fused", "foreach"])
+def test_adam_implementations_match_the_for_loop(impl: str) -> None:
+    out = _run(StepOptions(channels_last=False, freeze_d=False, adam_impl=impl))
+    assert out["step"].opt_g.defaults["fused" if impl == "fused" else "foreach"] is True
+    _assert_same(out, _run(PLAIN), RTOL)
+
+
+def test_default_options_are_the_fast_paths() -> None:
+    options = StepOptions.from_config(TrainConfig())
+    assert (options.channels_last, options.freeze_d, options.adam_impl) == (True, True, "auto")
+    assert (options.compile, options.cuda_graphs) == (False, False)
+    step = _run(options, steps=1)["step"]
+    assert step.opt_d.defaults["fused"] is True  # auto -> fused on the CPU
+
+
+def test_compiled_step_matches_eager_with_two_optimisers_detach_and_batchnorm() -> None:
+    # aot_eager traces forward and backward graphs as inductor does, without generating code
+    compiled = _run(StepOptions(compile=True, compile_backend="aot_eager", adam_impl="for-loop"))
+    step: GANStep = compiled["step"]
+    assert step._generate.succeeded and step._d_loss.succeeded and step._g_loss.succeeded
+    eager = _run(StepOptions(adam_impl="for-loop"))
+    _assert_same(compiled, eager, RTOL)
+    # BatchNorm running statistics were updated by the compiled graphs
+    assert not torch.equal(compiled["state"]["D.net.2.1.running_mean"], torch.zeros(8))
+
+
+def test_a_piece_that_fails_to_compile_runs_uncompiled(capsys: pytest.CaptureFixture) -> None:
+    from torch._dynamo import register_backend
+
+    @register_backend(name="ganforge_test_broken")  # type: ignore[misc]
+    def _broken(gm: Any, example_inputs: Any) -> Any:
+        raise RuntimeError("no code generator here")
+
+    out = _run(StepOptions(compile=True, compile_backend="ganforge_test_broken"), steps=2)
+    err = capsys.readouterr().err
+    assert "--compile: compiling G's forward failed" in err
+    assert "running it uncompiled" in err
+    assert out["step"]._generate.compiled is None
+    _assert_same(out, _run(StepOptions(), steps=2), 0)
+
+
+def test_compile_without_a_cpp_compiler_falls_back(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(devmod.shutil, "which", lambda name: None)
+    out = _run(StepOptions(compile=True), steps=1)
+    assert "--compile: torch.compile needs a C++ compiler" in capsys.readouterr().err
+    assert out["step"]._generate.compiled is None
+
+
+def test_cuda_graphs_are_refused_on_the_cpu_with_one_line(capsys: pytest.CaptureFixture) -> None:
+    out = _run(StepOptions(cuda_graphs=True, adam_impl="for-loop"))
+    err = capsys.readouterr().err
+    assert err.count("--cuda-graphs: CUDA graphs need a CUDA GPU, and this run is on cpu") == 1
+    assert out["step"].cuda_graphs is False
+    plain = _run(StepOptions(adam_impl="for-loop"))
+    assert out["losses"] == plain["losses"]
+
+
+def test_train_compile_runs_a_few_steps_on_the_cpu(tmp_path: Path) -> None:
+    # the real thing: inductor generates and compiles C++ for the tiniest model
+    proc = run_cli(
+        "train", "--preset", "seed-simple", "--data", "mnist-sample", "--steps", "3",
+        "--compile", "--cuda-graphs", "--batch-size", "8", "--set", "g_features=8",
+        "--set", "d_features=8", "--set", "log_epoch_start=false", "--no-progress",
+        "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "--cuda-graphs: CUDA graphs need a CUDA GPU" in proc.stderr
+    assert "compiling" not in proc.stderr  # no piece fell back
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+    config = (tmp_path / "run" / "config.toml").read_text()
+    assert "compile = true" in config
