@@ -19,6 +19,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "data-root"
     root.mkdir()
     monkeypatch.setenv("GANFORGE_DATA", str(root))
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))  # metrics: real-data features
     monkeypatch.chdir(tmp_path)
 
 

@@ -47,6 +47,7 @@ def _add_train(sub: Any) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="set any config key"
     )
+    _add_train_eval_flags(p)  # metrics
     p.set_defaults(func=_cmd_train)
 
 
@@ -66,6 +67,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.sync_bn:
         values["sync_bn"] = True
     values.update(_speed_flags(args))
+    values.update(_train_eval_overrides(args))  # metrics
     values.update(cfgmod.parse_set(args.set))
     if any(k in values for k in _BUDGET):  # a budget on the command line replaces the preset's
         values = {**{k: 0 for k in _BUDGET}, **values}
@@ -359,6 +361,112 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 COMMANDS: list[Callable[[Any], None]] = [
     _add_train, _add_sample, _add_export, _add_prepare, _add_datasets, _add_bench,
 ]  # fmt: skip
+
+
+# --- metrics: `ganforge eval`, `ganforge featurenet train`, evaluation during training ------
+
+
+def _add_train_eval_flags(p: Any) -> None:
+    p.add_argument("--eval-every", type=int, help="score G every N steps (FID; best.pt kept by it)")
+    p.add_argument("--eval-samples", type=int, help="images scored at each evaluation")
+    p.add_argument("--eval-metrics", help="comma-separated: fid,kid,pr,dc,classes")
+    p.add_argument("--eval-features", help="auto, inception, mnist-net or fashion-net")
+
+
+def _train_eval_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    flags = {
+        "eval_every": args.eval_every, "eval_samples": args.eval_samples,
+        "eval_metrics": args.eval_metrics, "eval_features": args.eval_features,
+    }  # fmt: skip
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def _add_eval(sub: Any) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score a run, checkpoint, image folder or .npz: FID, KID, precision/recall, ...",
+        description="Score generated images against real data; print a table, write JSON.",
+    )
+    p.add_argument(
+        "source", metavar="RUN_OR_CKPT", help="run folder, checkpoint, image folder or .npz"
+    )
+    p.add_argument(
+        "--metrics", default="fid,kid,pr,dc", help="comma-separated: fid,kid,pr,dc,classes"
+    )
+    p.add_argument("--samples", type=int, default=10_000, help="fake images to score")
+    p.add_argument("--data", help="real data: dataset name or image folder (default: the run's)")
+    p.add_argument(
+        "--data-root", help="where named datasets live (default $GANFORGE_DATA or ./data)"
+    )
+    p.add_argument("--split", default="train", choices=("train", "test"), help="real split")
+    p.add_argument("--features", default="auto", help="auto, inception, mnist-net or fashion-net")
+    p.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity Inception weights")
+    p.add_argument("--no-download", action="store_true", help="never download data or weights")
+    p.add_argument(
+        "--batch-size", type=int, default=0, help="images per batch (default: the extractor's)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="latent and subset seed")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.add_argument(
+        "--out", metavar="FILE.json", help="JSON results (default RUN/eval.json or ./eval.json)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ganforge.evaluation import EvalRequest, evaluate_source, format_table
+
+    request = EvalRequest(
+        source=args.source, metrics=args.metrics, samples=args.samples, data=args.data,
+        data_root=args.data_root or "", split=args.split, features=args.features,
+        inception_weights=args.inception_weights, download=not args.no_download,
+        batch_size=args.batch_size, seed=args.seed, device=args.device,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    report, path = evaluate_source(request, args.out)
+    print(format_table(report))
+    print(f"wrote {path}")
+    return 0
+
+
+def _add_featurenet(sub: Any) -> None:
+    p = sub.add_parser("featurenet", help="train ganforge's own feature networks")
+    actions = p.add_subparsers(dest="action", required=True)
+    t = actions.add_parser(
+        "train",
+        help="train mnist-net or fashion-net",
+        description="Train the small CNN whose features score MNIST-like data.",
+    )
+    t.add_argument(
+        "--data", required=True, help="fashion-mnist (-> fashion-net), mnist-sample or mnist"
+    )
+    t.add_argument(
+        "--data-root", help="where named datasets live (default $GANFORGE_DATA or ./data)"
+    )
+    t.add_argument("--epochs", type=int, default=0, help="epochs (default: the recipe's)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", metavar="FILE.pt", help="weights file (default ./NAME.pt)")
+    t.add_argument("--no-download", action="store_true", help="never download a missing dataset")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_featurenet_train)
+
+
+def _cmd_featurenet_train(args: argparse.Namespace) -> int:
+    from ganforge.evaluation import train_feature_net
+
+    trained, path = train_feature_net(
+        args.data, args.data_root or "", args.epochs, args.out, args.seed,
+        not args.no_download, not args.no_progress,
+    )  # fmt: skip
+    print(
+        f"wrote {path} ({trained.name}: test accuracy {trained.test_accuracy:.2%}; "
+        f"{trained.trained_on}; {trained.seconds:.0f} s)"
+    )
+    return 0
+
+
+COMMANDS += [_add_eval, _add_featurenet]  # metrics
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -104,6 +104,11 @@ class TrainConfig:
     # several processes (torchrun): see training/distributed.py
     dist_timeout: float = 600.0  # seconds a rank waits for the others before giving up
     sync_bn: bool = False  # SyncBatchNorm across GPUs (per-rank BatchNorm otherwise)
+    # evaluation during training (metrics): scores logged as eval/<metric>, best.pt kept by FID
+    eval_every: int = 0  # steps between evaluations; 0 = never
+    eval_samples: int = 10_000  # generated images scored at each evaluation
+    eval_metrics: str = "fid"  # comma-separated: fid, kid, pr, dc, classes
+    eval_features: str = "auto"  # auto | inception | mnist-net | fashion-net
 
     def budget_set(self) -> bool:
         """Whether any training budget is set."""
@@ -137,6 +142,7 @@ _NON_NEGATIVE = (
     "decode_workers",
     "max_memory_mb",
 )
+_CHOICES["eval_features"] = ("auto", "inception", "mnist-net", "fashion-net")  # metrics
 _FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 
 

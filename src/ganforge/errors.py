@@ -21,3 +21,7 @@ class CheckpointError(UserError):
 
 class RunDirError(UserError):
     """A run folder that cannot be used as asked (exists, missing, locked)."""
+
+
+class MetricsError(UserError):
+    """A metric, feature extractor or image set that cannot be scored as asked."""

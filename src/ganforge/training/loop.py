@@ -31,6 +31,7 @@ from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training import distributed, run_dir
 from ganforge.training.device import autocast_factory, choose_threads
+from ganforge.training.evaluation import PeriodicEval
 from ganforge.training.quality import make_augment, make_ema, with_classes
 from ganforge.training.steps import StepOptions, build_step
 
@@ -42,6 +43,7 @@ RESUMABLE_CHANGES = {
 # Speed settings that leave the arithmetic as it was may change too.
 RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
 MAX_ROLLBACKS = 3
+RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}  # metrics
 
 
 class TrainingDiverged(UserError):
@@ -153,6 +155,7 @@ def train(
     autocast = autocast_factory(device, cfg.precision)
     data, notices = load_data(data_spec(cfg))
     cfg = with_classes(cfg, data)  # conditional runs take their class count from the data
+    evaluator = PeriodicEval(cfg, data, device) if cfg.eval_every and world.is_main else None
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg)  # raises before anything is written
     loader = BatchLoader(
@@ -333,6 +336,9 @@ def train(
                     )
                 if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
                     save()
+                scored = ema.model if ema is not None else G  # metrics: the G the grids show
+                if evaluator and evaluator.due(pos.step) and evaluator(scored, pos.step, logger):
+                    ckpt.save_atomic(snapshot(), ckpt_dir / "best.pt")  # metrics: best by FID
             save()
             if world.is_main:
                 progress_gif(run / "samples")  # samples/progress.gif from the grids saved so far

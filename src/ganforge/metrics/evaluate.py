@@ -1,0 +1,230 @@
+"""evaluate(): score fake images against real ones with any of the metrics.
+
+The fakes come as uint8 batches ``[B, C, H, W]`` from whatever made them: a
+callable ``f(count) -> batch`` (a generator being sampled), an iterable of
+batches (a folder read in pieces), or one array. The same code therefore scores
+a live run, a checkpoint, a folder or an .npz.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from ganforge.errors import MetricsError
+from ganforge.metrics.cache import RealImages, real_features
+from ganforge.metrics.class_coverage import class_kl
+from ganforge.metrics.extractors import FeatureExtractor, get_extractor
+from ganforge.metrics.frechet import fid
+from ganforge.metrics.kid import kid
+from ganforge.metrics.prdc import prdc
+
+Batch = Tensor | np.ndarray
+FakeSource = Callable[[int], Batch] | Iterable[Batch] | Batch
+
+# metric name -> the values it reports
+METRICS: dict[str, tuple[str, ...]] = {
+    "fid": ("fid",),
+    "kid": ("kid", "kid_std"),
+    "pr": ("precision", "recall"),
+    "dc": ("density", "coverage"),
+    "classes": ("class_kl",),
+}
+
+
+@dataclass
+class Scores:
+    """Metric values and how they were obtained."""
+
+    values: dict[str, float]
+    features: str
+    n_fake: int
+    n_real: int
+    seconds: float
+    real_cache: str | None = None
+    cache_reused: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON-serialisable values."""
+        return {
+            "metrics": dict(self.values),
+            "features": self.features,
+            "n_fake": self.n_fake,
+            "n_real": self.n_real,
+            "seconds": round(self.seconds, 3),
+            "real_cache": self.real_cache,
+            "cache_reused": self.cache_reused,
+            **self.extra,
+        }
+
+
+def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
+    """Metric names from ``"fid,kid"`` or a list; refuse unknown ones."""
+    names = [m.strip() for m in (metrics.split(",") if isinstance(metrics, str) else metrics)]
+    names = [m for m in names if m]
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise MetricsError(
+            f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from "
+            f"{', '.join(METRICS)} (comma-separated)"
+        )
+    return list(dict.fromkeys(names))
+
+
+def fake_batches(source: FakeSource, n: int, batch_size: int) -> Iterator[Tensor]:
+    """Up to ``n`` fake images from ``source``, as uint8 tensors of at most ``batch_size``."""
+    if isinstance(source, (Tensor, np.ndarray)):
+        array = torch.as_tensor(source)
+        for start in range(0, min(n, len(array)), batch_size):
+            yield array[start : min(start + batch_size, n)]
+        return
+    left = n
+    if callable(source):
+        while left > 0:
+            batch = torch.as_tensor(source(min(batch_size, left)))
+            if len(batch) == 0:
+                return
+            yield batch[:left]
+            left -= len(batch)
+        return
+    for item in source:
+        batch = torch.as_tensor(item)[:left]
+        for start in range(0, len(batch), batch_size):
+            yield batch[start : start + batch_size]
+        left -= len(batch)
+        if left <= 0:
+            return
+
+
+def extract(
+    extractor: FeatureExtractor,
+    batches: Iterable[Batch],
+    progress: bool = False,
+    total: int | None = None,
+    desc: str = "features",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features ``[N, D]`` (and logits ``[N, K]`` or None) of every image in ``batches``."""
+    feats: list[Tensor] = []
+    logits: list[Tensor] = []
+    with tqdm(total=total, disable=not progress, unit="img", desc=desc, leave=False) as bar:
+        for batch in batches:
+            f, lg = extractor.embed(batch)
+            feats.append(f)
+            if lg is not None:
+                logits.append(lg)
+            bar.update(len(f))
+    if not feats:
+        return np.zeros((0, extractor.dim), np.float32), None
+    return torch.cat(feats).numpy(), torch.cat(logits).numpy() if logits else None
+
+
+def _chunks(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(images), batch_size):
+        yield images[start : start + batch_size]
+
+
+def evaluate(
+    fake: FakeSource,
+    real: RealImages | np.ndarray,
+    metrics: str | Sequence[str] = ("fid",),
+    features: str | FeatureExtractor = "auto",
+    n: int = 10_000,
+    *,
+    batch_size: int | None = None,
+    seed: int = 0,
+    cache: bool = True,
+    device: str | torch.device = "cpu",
+    inception_weights: str | None = None,
+    download: bool = True,
+    progress: bool = False,
+) -> Scores:
+    """Score up to ``n`` fake images against the real images with the named metrics.
+
+    ``batch_size`` defaults to the extractor's own (1,000 for the domain nets, 50 for
+    Inception). FID and KID use the features of every real image (cached); precision/recall
+    and density/coverage compare equal numbers of real and fake samples (a
+    seeded random subset of the real ones), as their k-NN radii depend on N.
+    """
+    started = time.perf_counter()
+    names = parse_metrics(metrics)
+    if n <= 0:
+        raise MetricsError(f"number of samples must be positive, got {n}")
+    if isinstance(real, np.ndarray):
+        real = RealImages(real)
+    if real.images.dtype != np.uint8 or real.images.ndim != 4 or len(real.images) < 2:
+        raise MetricsError(
+            f"real images must be uint8 [N >= 2, C, H, W], got {real.images.dtype} "
+            f"{list(real.images.shape)}"
+        )
+    extractor = (
+        features
+        if isinstance(features, FeatureExtractor)
+        else get_extractor(
+            features,
+            dataset=real.name,
+            shape=real.images.shape[1:],
+            inception_weights=inception_weights,
+            download=download,
+            device=device,
+        )  # fmt: skip
+    )
+    batch_size = batch_size or extractor.batch_size
+    if "classes" in names and not extractor.class_names:
+        raise MetricsError(
+            f"metric 'classes' needs a classifier of the data's classes; {extractor.name} is "
+            "not one (use --features mnist-net or fashion-net)"
+        )
+    fake_feats, fake_logits = extract(
+        extractor, fake_batches(fake, n, batch_size), progress, n, "fake features"
+    )
+    if len(fake_feats) < 2:
+        raise MetricsError(f"need at least 2 fake images to score, got {len(fake_feats)}")
+    real_set = real_features(
+        real,
+        extractor,
+        lambda imgs: extract(
+            extractor, _chunks(imgs, batch_size), progress, len(imgs), "real features"
+        )[0],
+        cache,
+    )
+    real_feats = real_set.features
+    values: dict[str, float] = {}
+    if "fid" in names:
+        values["fid"] = fid(real_feats, fake_feats)
+    if "kid" in names:
+        k = kid(real_feats, fake_feats, seed=seed)
+        values["kid"], values["kid_std"] = k.mean, k.std
+    if "pr" in names or "dc" in names:
+        rng = np.random.default_rng(seed)
+        count = min(len(real_feats), len(fake_feats))
+        real_sub = real_feats[rng.choice(len(real_feats), count, replace=False)]
+        fake_sub = fake_feats[:count]
+        _check_knn(count)
+        knn = prdc(real_sub, fake_sub)
+        if "pr" in names:
+            values["precision"], values["recall"] = knn.precision, knn.recall
+        if "dc" in names:
+            values["density"], values["coverage"] = knn.density, knn.coverage
+    if "classes" in names:
+        assert fake_logits is not None
+        values["class_kl"] = class_kl(fake_logits)
+    return Scores(
+        values, extractor.name, len(fake_feats), len(real_feats), time.perf_counter() - started,
+        str(real_set.path) if real_set.path else None, real_set.reused,
+    )  # fmt: skip
+
+
+def _check_knn(count: int, k: int = 5) -> None:
+    if count <= k:
+        raise MetricsError(
+            f"precision/recall and density/coverage need more than {k} images on each side, "
+            f"got {count}"
+        )
