@@ -168,9 +168,16 @@ def train(
         )
     if resume is None:
         run = Path(out) if out else run_dir.default_name(cfg.preset)
+        failure: UserError | None = None
         if world.is_main:
-            run_dir.create(run)
-            cfgmod.save(cfg, run / "config.toml")
+            try:
+                run_dir.create(run)
+                cfgmod.save(cfg, run / "config.toml")
+            except UserError as exc:
+                failure = exc
+        # every rank learns whether rank 0 could start, so none waits for it in vain
+        if distributed.any_rank(failure is not None, world, device):
+            raise failure or UserError(f"rank 0 could not create the run folder {run}")
     if world.is_main:
         for line in notices:
             info(line)
