@@ -10,8 +10,14 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The runtime: torch and torchvision pinned here, the rest from pyproject.toml.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH_PINS)
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# The test tools on top (pytest, ruff, mypy, scipy, onnxruntime, ...).
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
@@ -21,10 +27,10 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/ganforge train --preset quick
 
-lint: install
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: install lint
+test: lint
 	$(BIN)/python -m pytest
