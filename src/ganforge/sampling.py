@@ -215,14 +215,6 @@ class Generator(nn.Module):
         return to_uint8(images) if uint8 else images
 
 
-def _sniff(path: Path) -> None:
-    """Refuse a file that is not a PyTorch save (zip archive or legacy pickle) up front."""
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
-        raise CheckpointError(f"{path} is not a ganforge checkpoint (not a PyTorch file)")
-
-
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -263,7 +255,6 @@ def load_generator(
         cfg, weights = cfgmod.from_dict(meta["config"], str(path)), str(meta.get("weights", "G"))
     else:
         file = find_checkpoint(path)
-        _sniff(file)
         if _is_torchscript(file):
             raise CheckpointError(
                 f"{file} is a TorchScript file; ganforge loads checkpoints and .safetensors "

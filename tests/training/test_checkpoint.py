@@ -41,8 +41,8 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"", "not a readable checkpoint"),
-        (b"hello, I am text", "not a readable checkpoint"),
+        (b"", "not a ganforge checkpoint, or it is damaged"),
+        (b"hello, I am text", "not a ganforge checkpoint"),
     ],
 )
 def test_damaged_files_are_refused(tmp_path: Path, content: bytes, message: str) -> None:

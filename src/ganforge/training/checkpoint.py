@@ -76,15 +76,15 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except pickle.UnpicklingError as exc:
         if "allowed global" not in str(exc) and "GLOBAL" not in str(exc):
-            raise CheckpointError(f"{path} is not a readable checkpoint (unknown format)") from None
+            raise CheckpointError(f"{path} is not a ganforge checkpoint (unknown format)") from None
         raise CheckpointError(
             f"refusing to load {path}: it asks to run code while loading, which a ganforge "
             "checkpoint never does; nothing from it was run"
         ) from None
     except Exception as exc:  # torch.load fails in many ways on damaged files
         raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(exc).__name__}); "
-            "it may be damaged: resume from another checkpoint"
+            f"{path} is not a ganforge checkpoint, or it is damaged ({type(exc).__name__}); "
+            "use another checkpoint"
         ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganforge checkpoint")
