@@ -6,7 +6,14 @@ function that yields batches of them) and feature arrays. See docs/METRICS.md.
 
 from ganforge.metrics.cache import RealImages, cache_root
 from ganforge.metrics.class_coverage import class_kl
-from ganforge.metrics.evaluate import METRICS, Scores, evaluate, parse_metrics
+from ganforge.metrics.evaluate import (
+    METRICS,
+    Scores,
+    evaluate,
+    extract,
+    parse_metrics,
+    score_features,
+)
 from ganforge.metrics.extractors import NAMES as EXTRACTORS
 from ganforge.metrics.extractors import FeatureExtractor, get_extractor
 from ganforge.metrics.frechet import fid, frechet_distance, gaussian
@@ -24,6 +31,7 @@ __all__ = [
     "class_kl",
     "density_coverage",
     "evaluate",
+    "extract",
     "fid",
     "frechet_distance",
     "gaussian",
@@ -32,4 +40,5 @@ __all__ = [
     "parse_metrics",
     "prdc",
     "precision_recall",
+    "score_features",
 ]

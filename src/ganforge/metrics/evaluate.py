@@ -157,13 +157,7 @@ def evaluate(
     names = parse_metrics(metrics)
     if n <= 0:
         raise MetricsError(f"number of samples must be positive, got {n}")
-    if isinstance(real, np.ndarray):
-        real = RealImages(real)
-    if real.images.dtype != np.uint8 or real.images.ndim != 4 or len(real.images) < 2:
-        raise MetricsError(
-            f"real images must be uint8 [N >= 2, C, H, W], got {real.images.dtype} "
-            f"{list(real.images.shape)}"
-        )
+    real = _real_images(real)
     extractor = (
         features
         if isinstance(features, FeatureExtractor)
@@ -177,14 +171,39 @@ def evaluate(
         )  # fmt: skip
     )
     batch_size = batch_size or extractor.batch_size
-    if "classes" in names and not extractor.class_names:
-        raise MetricsError(
-            f"metric 'classes' needs a classifier of the data's classes; {extractor.name} is "
-            "not one (use --features mnist-net or fashion-net)"
-        )
+    _check_classes(names, extractor)
     fake_feats, fake_logits = extract(
         extractor, fake_batches(fake, n, batch_size), progress, n, "fake features"
     )
+    scores = score_features(
+        fake_feats, fake_logits, real, names, extractor,
+        batch_size=batch_size, seed=seed, cache=cache, progress=progress,
+    )  # fmt: skip
+    scores.seconds = time.perf_counter() - started
+    return scores
+
+
+def score_features(
+    fake_feats: np.ndarray,
+    fake_logits: np.ndarray | None,
+    real: RealImages | np.ndarray,
+    metrics: str | Sequence[str],
+    extractor: FeatureExtractor,
+    *,
+    batch_size: int | None = None,
+    seed: int = 0,
+    cache: bool = True,
+    progress: bool = False,
+) -> Scores:
+    """The named metrics of fake images already embedded by ``extractor`` (features
+    ``[N, D]``, logits ``[N, K]`` or None) against the real images, whose features come
+    from the cache or are computed here. :func:`evaluate` is extraction plus this; a
+    distributed evaluation gathers each rank's features and calls this once."""
+    started = time.perf_counter()
+    names = parse_metrics(metrics)
+    real = _real_images(real)
+    _check_classes(names, extractor)
+    batch_size = batch_size or extractor.batch_size
     if len(fake_feats) < 2:
         raise MetricsError(f"need at least 2 fake images to score, got {len(fake_feats)}")
     real_set = real_features(
@@ -214,12 +233,32 @@ def evaluate(
         if "dc" in names:
             values["density"], values["coverage"] = knn.density, knn.coverage
     if "classes" in names:
-        assert fake_logits is not None
+        if fake_logits is None:
+            raise MetricsError("metric 'classes' needs the fake images' class logits")
         values["class_kl"] = class_kl(fake_logits)
     return Scores(
         values, extractor.name, len(fake_feats), len(real_feats), time.perf_counter() - started,
         str(real_set.path) if real_set.path else None, real_set.reused,
     )  # fmt: skip
+
+
+def _real_images(real: RealImages | np.ndarray) -> RealImages:
+    if isinstance(real, np.ndarray):
+        real = RealImages(real)
+    if real.images.dtype != np.uint8 or real.images.ndim != 4 or len(real.images) < 2:
+        raise MetricsError(
+            f"real images must be uint8 [N >= 2, C, H, W], got {real.images.dtype} "
+            f"{list(real.images.shape)}"
+        )
+    return real
+
+
+def _check_classes(names: Sequence[str], extractor: FeatureExtractor) -> None:
+    if "classes" in names and not extractor.class_names:
+        raise MetricsError(
+            f"metric 'classes' needs a classifier of the data's classes; {extractor.name} is "
+            "not one (use --features mnist-net or fashion-net)"
+        )
 
 
 def _check_knn(count: int, k: int = 5) -> None:

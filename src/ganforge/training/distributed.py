@@ -11,6 +11,7 @@ import datetime
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -102,3 +103,35 @@ def any_rank(flag: bool, world: World, device: torch.device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def shard(n: int, world: World) -> slice:
+    """This rank's contiguous share of ``n`` items, the shares in rank order covering all."""
+    start = n * world.rank // world.size
+    return slice(start, n * (world.rank + 1) // world.size)
+
+
+def broadcast_buffers(net: nn.Module, world: World) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) into ``net`` on every rank.
+
+    Ranks keep their own statistics while training; before sampling for an evaluation
+    every rank takes rank 0's, so all ranks sample the generator that rank 0 saves."""
+    if not world.enabled:
+        return
+    for buffer in net.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
+def gather_arrays(arrays: list[np.ndarray | None], world: World) -> list[np.ndarray | None]:
+    """Each of ``arrays`` concatenated over the ranks in rank order, on rank 0 (elsewhere:
+    this rank's own arrays). A None stays None."""
+    if not world.enabled:
+        return arrays
+    parts: list[list[np.ndarray | None]] | None = [[] for _ in range(world.size)]
+    dist.gather_object(arrays, parts if world.is_main else None, dst=0)
+    if not world.is_main or parts is None:
+        return arrays
+    return [
+        None if parts[0][i] is None else np.concatenate([p[i] for p in parts])
+        for i in range(len(arrays))
+    ]

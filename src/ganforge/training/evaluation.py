@@ -1,12 +1,16 @@
 """Scoring the generator during training: every ``eval_every`` steps, FID (and the other
 metrics asked for) on ``eval_samples`` images, logged as ``eval/<metric>`` scalars to
 TensorBoard and metrics.jsonl; the loop keeps ``checkpoints/best.pt`` by FID.
+
+Under torchrun every rank samples and embeds its own share of the fixed latents; rank 0
+gathers the features and scores them, so the figures equal a one-process evaluation.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -17,7 +21,16 @@ from ganforge.data import ImageData, default_root
 from ganforge.data.named import NAMED
 from ganforge.errors import ConfigError
 from ganforge.logging import RunLogger, info, to_uint8
-from ganforge.metrics import RealImages, evaluate, get_extractor, parse_metrics
+from ganforge.metrics import (
+    RealImages,
+    Scores,
+    extract,
+    get_extractor,
+    parse_metrics,
+    score_features,
+)
+from ganforge.training import distributed
+from ganforge.training.distributed import World
 
 _BATCH = 500  # images generated and scored at once
 
@@ -45,25 +58,38 @@ def best_fid(metrics_file: Path) -> float:
 
 
 class PeriodicEval:
-    """Scores a generator against the training data every ``cfg.eval_every`` steps."""
+    """Scores a generator against the training data every ``cfg.eval_every`` steps.
 
-    def __init__(self, cfg: TrainConfig, data: ImageData, device: torch.device) -> None:
+    Every rank builds one and calls it at the same steps; only rank 0 logs and learns
+    whether the score is the best so far."""
+
+    def __init__(
+        self, cfg: TrainConfig, data: ImageData, device: torch.device, world: World | None = None
+    ) -> None:
         for key in ("eval_every", "eval_samples"):
             if getattr(cfg, key) <= 0:
                 raise ConfigError(f"{key} must be positive to evaluate, got {getattr(cfg, key)}")
         self.every = cfg.eval_every
         self.n = cfg.eval_samples
+        self.world = world = world or World()
         self.metrics = parse_metrics(cfg.eval_metrics)
         self.real = RealImages(data.images, _dataset_name(cfg), "train")
         self.extractor = get_extractor(
             cfg.eval_features, dataset=self.real.name, shape=data.images.shape[1:], device=device
         )
-        # the same latents at every evaluation, so scores move only with the generator
+        if "classes" in self.metrics and not self.extractor.class_names:
+            raise ConfigError(
+                f"eval metric 'classes' needs a classifier of the data's classes; "
+                f"{self.extractor.name} is not one (set eval_features to mnist-net or fashion-net)"
+            )
+        # the same latents at every evaluation, so scores move only with the generator;
+        # each rank draws the full set and samples its own share of it
+        share = distributed.shard(self.n, world)
         self.latents = torch.randn(
             self.n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 3)
-        )
+        )[share]
         # conditional generators draw every class equally often
-        self.labels = torch.arange(self.n) % cfg.num_classes if cfg.conditional else None
+        self.labels = (torch.arange(self.n) % cfg.num_classes)[share] if cfg.conditional else None
         self.best: float | None = None
 
     def due(self, step: int) -> bool:
@@ -71,11 +97,12 @@ class PeriodicEval:
         return self.every > 0 and step % self.every == 0
 
     @torch.no_grad()
-    def __call__(self, G: nn.Module, step: int, logger: RunLogger) -> bool:
-        """Score ``G`` (in eval mode), log the values; True when its FID is the best so far."""
-        if self.best is None:
-            self.best = best_fid(logger.run_dir / "metrics.jsonl")
+    def scores(self, G: nn.Module) -> Scores | None:
+        """Scores of ``G`` (sampled in eval mode, with rank 0's BatchNorm statistics) on rank 0;
+        None on the other ranks."""
+        started = time.perf_counter()
         device = next(G.parameters()).device
+        distributed.broadcast_buffers(G, self.world)
         was_training = G.training
         G.eval()
         try:
@@ -83,17 +110,35 @@ class PeriodicEval:
                 to_uint8(G(z.to(device), None if y is None else y.to(device)).float())
                 for z, y in zip(
                     self.latents.split(_BATCH),
-                    [None] * self.n if self.labels is None else self.labels.split(_BATCH),
+                    [None] * len(self.latents)
+                    if self.labels is None
+                    else self.labels.split(_BATCH),
                     strict=False,
                 )
             )
-            scores = evaluate(batches, self.real, self.metrics, self.extractor, self.n)
+            feats, logits = extract(self.extractor, batches)
         finally:
             G.train(was_training)
+        all_feats, all_logits = distributed.gather_arrays([feats, logits], self.world)
+        if not self.world.is_main:
+            return None
+        assert all_feats is not None
+        scores = score_features(all_feats, all_logits, self.real, self.metrics, self.extractor)
+        scores.seconds = time.perf_counter() - started
+        return scores
+
+    def __call__(self, G: nn.Module, step: int, logger: RunLogger) -> bool:
+        """Score ``G``, log the values; True (on rank 0) when its FID is the best so far."""
+        if self.best is None:
+            self.best = best_fid(logger.run_dir / "metrics.jsonl")
+        scores = self.scores(G)
+        if scores is None:
+            return False
         values = {f"eval/{k}": v for k, v in scores.values.items()}
         logger.scalars(step, {**values, "eval/seconds": scores.seconds})
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.values.items())
-        info(f"eval at step {step} ({scores.n_fake} samples, {scores.features}): {shown}")
+        ranks = f" on {self.world.size} ranks" if self.world.enabled else ""
+        info(f"eval at step {step} ({scores.n_fake} samples{ranks}, {scores.features}): {shown}")
         fid = scores.values.get("fid")
         if fid is not None and fid < self.best:
             self.best = fid

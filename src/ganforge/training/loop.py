@@ -155,7 +155,7 @@ def train(
     autocast = autocast_factory(device, cfg.precision)
     data, notices = load_data(data_spec(cfg))
     cfg = with_classes(cfg, data)  # conditional runs take their class count from the data
-    evaluator = PeriodicEval(cfg, data, device) if cfg.eval_every and world.is_main else None
+    evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg)  # raises before anything is written
     loader = BatchLoader(
