@@ -2,7 +2,9 @@
 
 It knows no particular loss or model: those come from the config through
 :mod:`ganforge.losses` and :mod:`ganforge.models`, and one update is a
-:class:`ganforge.training.steps.GANStep`.
+:class:`ganforge.training.steps.GANStep`. A :class:`Trainer` is one run, built from a
+config (a new run, or one resumed from a checkpoint); :meth:`Trainer.run` trains it, and
+:func:`train` does both.
 """
 
 from __future__ import annotations
@@ -116,6 +118,312 @@ def _total_steps(cfg: TrainConfig, batches: int) -> int | None:
     return min(totals) if totals else None
 
 
+def _resolve_config(
+    cfg: TrainConfig | None, resume: str | Path | None, overrides: dict[str, Any]
+) -> tuple[TrainConfig, dict[str, Any] | None, Path | None]:
+    """The config to train with; for a resumed run also its checkpoint and run folder."""
+    state: dict[str, Any] | None = None
+    folder: Path | None = None
+    if resume is not None:
+        path = run_dir.find_checkpoint(resume)
+        state = ckpt.load(path)
+        saved = cfgmod.from_dict(state["config"])
+        _check_resume_config(saved, overrides)
+        cfg = dataclasses.replace(saved, **overrides)
+        folder = run_dir.run_of(path)
+    else:
+        cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
+    cfg = cfgmod.validate(cfg)
+    if not cfg.budget_set():
+        raise ConfigError("no training budget: give --epochs, --steps or --minutes")
+    return cfg, state, folder
+
+
+class Trainer:
+    """One training run. The constructor builds it from a config: a new run, whose folder
+    it creates, or with ``resume`` an existing run, restored from its checkpoint.
+    :meth:`run` trains until the budget is spent or a signal asks to stop.
+
+    Under torchrun every rank builds one and takes every step; only rank 0 writes.
+    """
+
+    # opened by run(), once rank 0 holds the run folder's lock
+    logger: RunLogger
+    bar: tqdm
+
+    def __init__(
+        self,
+        cfg: TrainConfig | None = None,
+        out: str | Path | None = None,
+        resume: str | Path | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        cfg, state, folder = _resolve_config(cfg, resume, overrides or {})
+        self.world = world = distributed.world_from_env()
+        if world.enabled and cfg.batch_size % world.size:
+            raise ConfigError(
+                f"batch_size {cfg.batch_size} (the global batch) must divide evenly among "
+                f"{world.size} processes"
+            )
+        if world.enabled and not cfg.drop_last:  # a short last batch cannot be split evenly
+            cfg = dataclasses.replace(cfg, drop_last=True)
+        self.device = device = distributed.setup(world, cfg.device, cfg.dist_timeout)
+        self.autocast = autocast = autocast_factory(device, cfg.precision)
+        data, notices = load_data(data_spec(cfg))
+        self.cfg = cfg = with_classes(cfg, data)  # conditional runs: class count from the data
+        self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
+        torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
+        self.G, self.D = G, D = build_models(cfg)  # raises before anything is written
+        self.loader = BatchLoader(
+            data, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
+            cfg.max_memory_mb,
+        )  # fmt: skip
+        self.batches = len(self.loader)
+        if self.batches == 0:
+            raise ConfigError(
+                f"batch_size {cfg.batch_size} is larger than the {len(data)} images "
+                "and drop_last is on"
+            )
+        self.folder = self._create_folder(out) if folder is None else folder
+        if world.is_main:
+            for line in notices:
+                info(line)
+
+        if device.type == "cpu":
+            torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
+        self.ema = ema = make_ema(cfg, G)
+        self.augment = augment = make_augment(cfg)
+        loss = build_loss(cfg.loss, cfg.r1_gamma, cfg.r1_every, cfg.gp_weight)
+        self.step_fn = build_step(
+            G, D, loss, (cfg.lr_g, cfg.lr_d), (cfg.beta1, cfg.beta2), device, autocast,
+            StepOptions.from_config(cfg), n_critic=cfg.n_critic, augment=augment, ema=ema,
+            wrap=(lambda net: distributed.wrap(net, world, device, cfg.sync_bn))
+            if world.enabled else None,
+        )  # fmt: skip
+        self.opt_g, self.opt_d = self.step_fn.opt_g, self.step_fn.opt_d
+        self.noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        self.fixed_noise = torch.randn(
+            cfg.grid_n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)
+        ).to(device)
+        self.fixed_labels = (
+            torch.arange(cfg.grid_n, device=device) % cfg.num_classes if cfg.conditional else None
+        )
+        self.pos = Position()
+        self.ckpt_dir = self.folder / "checkpoints"
+        self.rollbacks = 0  # on_nan=rollback: how many so far
+        if state is not None:
+            self.restore(state)
+            info(
+                f"resuming {self.folder} at step {self.pos.step} "
+                f"(epoch {self.pos.epoch}, batch {self.pos.index})"
+            )
+
+    def _create_folder(self, out: str | Path | None) -> Path:
+        """A new run's folder with its config.toml, created by rank 0. Every rank learns
+        whether rank 0 could create it, so none waits for it in vain."""
+        folder = Path(out) if out else run_dir.default_name(self.cfg.preset)
+        failure: UserError | None = None
+        if self.world.is_main:
+            try:
+                run_dir.create(folder)
+                cfgmod.save(self.cfg, folder / "config.toml")
+            except UserError as exc:
+                failure = exc
+        if distributed.any_rank(failure is not None, self.world, self.device):
+            raise failure or UserError(f"rank 0 could not create the run folder {folder}")
+        return folder
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a checkpoint holds: what an exact resume needs, and the config."""
+        ema, augment = self.ema, self.augment
+        return {
+            "format": ckpt.FORMAT,
+            "version": ckpt.VERSION,
+            "config": self.cfg.to_dict(),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "noise_rng": self.noise.get_state(),
+            "fixed_noise": self.fixed_noise.cpu(),
+            "position": dataclasses.asdict(self.pos),
+            "rng": ckpt.rng_state(),
+            **({"G_ema": ema.model.state_dict(), "ema_updates": ema.updates} if ema else {}),
+            **({"augment": augment.state_dict()} if augment else {}),
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Put the run back where :meth:`snapshot` (a loaded checkpoint) left it."""
+        self.G.load_state_dict(saved["G"])
+        self.D.load_state_dict(saved["D"])
+        self.opt_g.load_state_dict(saved["opt_g"])
+        self.opt_d.load_state_dict(saved["opt_d"])
+        self.noise.set_state(saved["noise_rng"].to(self.noise.get_state().device))
+        self.fixed_noise = saved["fixed_noise"].to(self.device)
+        self.pos = Position(**saved["position"])
+        if self.ema is not None:
+            self.ema.model.load_state_dict(saved["G_ema"])
+            self.ema.updates = int(saved["ema_updates"])
+        if self.augment is not None:
+            self.augment.load_state_dict(saved["augment"])
+        ckpt.set_rng_state(saved["rng"])
+        self.step_fn.d_steps = self.pos.step  # n_critic and lazy regularisers count D steps
+
+    def save(self) -> None:
+        """Write the current step to last.pt (and the rotating step files) on rank 0; refuse
+        weights that hold NaN or Inf."""
+        bad = _non_finite_network(self.G, self.D)
+        if bad:
+            raise TrainingDiverged(
+                f"the weights of {bad} hold NaN or Inf at step {self.pos.step}; not saving them. "
+                f"The last good checkpoint is {self.ckpt_dir / 'last.pt'}"
+            )
+        if self.world.is_main:
+            ckpt.save_rotating(self.snapshot(), self.ckpt_dir, self.pos.step, self.cfg.keep_last)
+
+    def log_grids(self, real: torch.Tensor) -> None:
+        """Log a grid of the generator's images of the fixed noise beside one of ``real``."""
+        net = self.ema.model if self.ema is not None else self.G  # grids show the EMA G when on
+        was_training = net.training
+        net.train(self.cfg.grid_mode == "train")
+        with torch.no_grad(), self.autocast():
+            fake = net(self.fixed_noise, self.fixed_labels)
+        net.train(was_training)
+        self.logger.grids(self.pos.image_step, self.pos.step, fake.float(), real[: self.cfg.grid_n])
+        self.pos.image_step += 1
+
+    def run(self) -> None:
+        """Train until the budget is spent or a signal asks to stop; save the last step.
+
+        Rank 0 holds the run folder's lock meanwhile. The ranks agree before every step
+        whether to stop, so all of them stop together."""
+        cfg, world, folder = self.cfg, self.world, self.folder
+        total = _total_steps(cfg, self.batches)
+        lock = run_dir.RunLock(folder).acquire() if world.is_main else None
+        if world.is_main:
+            ckpt.remove_stale_temps(self.ckpt_dir)
+            info(f"run folder: {folder}   watch it with: tensorboard --logdir {folder / 'tb'}")
+        self.logger = RunLogger(folder, enabled=world.is_main)
+        self.bar = tqdm(
+            total=total, initial=self.pos.step, unit="step", dynamic_ncols=True,
+            disable=not (cfg.progress and world.is_main),
+            mininterval=0.5 if sys.stderr.isatty() else 30,
+        )  # fmt: skip
+        self._window_start, self._window_images = time.perf_counter(), 0  # for img_per_s
+        self.G.train()
+        self.D.train()
+        with _StopSignal() as stop:
+            try:
+                while not distributed.any_rank(
+                    _budget_reached(cfg, self.pos, self.batches) or stop.requested,
+                    world,
+                    self.device,
+                ):
+                    self.step()
+                self.save()
+                if world.is_main:
+                    progress_gif(folder / "samples")  # progress.gif from the grids so far
+            finally:
+                self.bar.close()
+                self.logger.close()
+                if lock is not None:
+                    lock.release()
+                distributed.teardown(world)
+        if stop.requested and world.is_main:
+            info(
+                f"stopped at step {self.pos.step}; continue with: ganforge train --resume {folder}"
+            )
+
+    def step(self) -> None:
+        """One update on the next batch; then the loss check, logs, checkpoint, evaluation."""
+        cfg, world, pos = self.cfg, self.world, self.pos
+        t0 = time.perf_counter()
+        real, labels = self.loader.batch(pos.epoch, pos.index)
+        # every rank draws the global batch's noise and keeps its own slice of it
+        n = real.shape[0]
+        z = torch.randn(n * world.size, cfg.z_dim, device=self.device, generator=self.noise)
+        z = z[world.rank * n : (world.rank + 1) * n]
+        stats = self.step_fn(real, z, labels)
+        batch_epoch, batch_index = pos.epoch, pos.index
+        pos.step += 1
+        pos.index += 1
+        if pos.index == self.batches:
+            pos.epoch, pos.index = pos.epoch + 1, 0
+        self._window_images += real.shape[0]
+        loss_d, loss_g = float(stats["loss/D"]), float(stats["loss/G"])
+        finite = math.isfinite(loss_d) and math.isfinite(loss_g)
+        if distributed.any_rank(not finite, world, self.device):
+            self.on_non_finite_loss(loss_d, loss_g)  # a rollback replaces self.pos
+            return
+        pos.elapsed += time.perf_counter() - t0
+        self.bar.update(1)
+        self.log_step(stats, real, batch_epoch, batch_index)
+        if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
+            self.save()
+        self.evaluate()
+
+    def on_non_finite_loss(self, loss_d: float, loss_g: float) -> None:
+        """A loss became NaN or Inf on some rank: roll back to last.pt with halved learning
+        rates where on_nan=rollback allows it, else raise :class:`TrainingDiverged`."""
+        which, value = ("D", loss_d) if not math.isfinite(loss_d) else ("G", loss_g)
+        last = self.ckpt_dir / "last.pt"
+        if self.cfg.on_nan == "rollback" and last.is_file() and self.rollbacks < MAX_ROLLBACKS:
+            self.rollbacks += 1
+            self.restore(ckpt.load(last, self.device))
+            for opt in (self.opt_g, self.opt_d):
+                for group in opt.param_groups:
+                    group["lr"] *= 0.5
+            info(
+                f"loss of {which} became {value} at step {self.pos.step}: rolled back to "
+                f"step {self.pos.step} and halved the learning rates ({self.rollbacks}/"
+                f"{MAX_ROLLBACKS})"
+            )
+            self.bar.n = self.pos.step
+            return
+        raise TrainingDiverged(
+            f"loss of {which} became {value} at step {self.pos.step}; the last good "
+            f"checkpoint is {last if last.is_file() else 'none (no step was saved)'}; "
+            "lower the learning rate, or use --set on_nan=rollback"
+        )
+
+    def log_step(
+        self, stats: dict[str, torch.Tensor], real: torch.Tensor, epoch: int, index: int
+    ) -> None:
+        """Log the step just taken on batch ``index`` of ``epoch`` when the config asks:
+        scalars, grids, the progress bar's figures and a console line."""
+        cfg, pos = self.cfg, self.pos
+        due = (
+            (cfg.log_every and pos.step % cfg.log_every == 0)
+            or (cfg.log_batch_every and index % cfg.log_batch_every == 0)
+            or (cfg.log_epoch_start and index == 0)
+        )
+        if not due:
+            return
+        now = time.perf_counter()
+        img_s = self._window_images / max(now - self._window_start, 1e-9)
+        self._window_start, self._window_images = now, 0
+        values = {k: float(v) for k, v in stats.items()}
+        loss_d, loss_g = values["loss/D"], values["loss/G"]
+        values["img_per_s"] = img_s
+        values["epoch"] = pos.epoch
+        self.logger.scalars(pos.step, values)
+        self.log_grids(real)
+        self.bar.set_postfix(D=f"{loss_d:.3f}", G=f"{loss_g:.3f}", img_s=f"{img_s:.0f}")
+        epochs = f"/{cfg.epochs}" if cfg.epochs else ""
+        info(
+            f"Epoch [{epoch}{epochs}] Batch {index}/{self.batches} "
+            f"Loss D: {loss_d:.4f}, loss G: {loss_g:.4f}"
+        )
+
+    def evaluate(self) -> None:
+        """Score the generator the grids show when an evaluation is due (on every rank, at
+        the same steps); rank 0 keeps best.pt when its FID is the best so far."""
+        scored = self.ema.model if self.ema is not None else self.G
+        evaluator, step = self.evaluator, self.pos.step
+        if evaluator and evaluator.due(step) and evaluator(scored, step, self.logger):
+            ckpt.save_atomic(self.snapshot(), self.ckpt_dir / "best.pt")
+
+
 def train(
     cfg: TrainConfig | None = None,
     out: str | Path | None = None,
@@ -128,236 +436,9 @@ def train(
     ``resume`` (a run folder or checkpoint) continues that run; ``overrides`` may
     then change only its budget.
     """
-    overrides = overrides or {}
-    state: dict[str, Any] | None = None
-    if resume is not None:
-        path = run_dir.find_checkpoint(resume)
-        state = ckpt.load(path)
-        saved = cfgmod.from_dict(state["config"])
-        _check_resume_config(saved, overrides)
-        cfg = dataclasses.replace(saved, **overrides)
-        run = run_dir.run_of(path)
-    else:
-        cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
-    cfg = cfgmod.validate(cfg)
-    if not cfg.budget_set():
-        raise ConfigError("no training budget: give --epochs, --steps or --minutes")
-
-    world = distributed.world_from_env()
-    if world.enabled and cfg.batch_size % world.size:
-        raise ConfigError(
-            f"batch_size {cfg.batch_size} (the global batch) must divide evenly among "
-            f"{world.size} processes"
-        )
-    if world.enabled and not cfg.drop_last:  # a short last batch cannot be split evenly
-        cfg = dataclasses.replace(cfg, drop_last=True)
-    device = distributed.setup(world, cfg.device, cfg.dist_timeout)
-    autocast = autocast_factory(device, cfg.precision)
-    data, notices = load_data(data_spec(cfg))
-    cfg = with_classes(cfg, data)  # conditional runs take their class count from the data
-    evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
-    torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
-    G, D = build_models(cfg)  # raises before anything is written
-    loader = BatchLoader(
-        data, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
-        cfg.max_memory_mb,
-    )  # fmt: skip
-    if len(loader) == 0:
-        raise ConfigError(
-            f"batch_size {cfg.batch_size} is larger than the {len(data)} images and drop_last is on"
-        )
-    if resume is None:
-        run = Path(out) if out else run_dir.default_name(cfg.preset)
-        failure: UserError | None = None
-        if world.is_main:
-            try:
-                run_dir.create(run)
-                cfgmod.save(cfg, run / "config.toml")
-            except UserError as exc:
-                failure = exc
-        # every rank learns whether rank 0 could start, so none waits for it in vain
-        if distributed.any_rank(failure is not None, world, device):
-            raise failure or UserError(f"rank 0 could not create the run folder {run}")
-    if world.is_main:
-        for line in notices:
-            info(line)
-
-    if device.type == "cpu":
-        torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
-    ema = make_ema(cfg, G)
-    augment = make_augment(cfg)
-    loss = build_loss(cfg.loss, cfg.r1_gamma, cfg.r1_every, cfg.gp_weight)
-    step_fn = build_step(
-        G, D, loss, (cfg.lr_g, cfg.lr_d), (cfg.beta1, cfg.beta2), device, autocast,
-        StepOptions.from_config(cfg), n_critic=cfg.n_critic, augment=augment, ema=ema,
-        wrap=(lambda net: distributed.wrap(net, world, device, cfg.sync_bn))
-        if world.enabled else None,
-    )  # fmt: skip
-    opt_g, opt_d = step_fn.opt_g, step_fn.opt_d
-    noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    fixed_noise = torch.randn(
-        cfg.grid_n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)
-    ).to(device)
-    fixed_labels = (
-        torch.arange(cfg.grid_n, device=device) % cfg.num_classes if cfg.conditional else None
-    )
-    pos = Position()
-    ckpt_dir = run / "checkpoints"
-
-    def snapshot() -> dict[str, Any]:
-        return {
-            "format": ckpt.FORMAT,
-            "version": ckpt.VERSION,
-            "config": cfg.to_dict(),
-            "G": G.state_dict(),
-            "D": D.state_dict(),
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(),
-            "noise_rng": noise.get_state(),
-            "fixed_noise": fixed_noise.cpu(),
-            "position": dataclasses.asdict(pos),
-            "rng": ckpt.rng_state(),
-            **({"G_ema": ema.model.state_dict(), "ema_updates": ema.updates} if ema else {}),
-            **({"augment": augment.state_dict()} if augment else {}),
-        }
-
-    def restore(saved: dict[str, Any]) -> None:
-        nonlocal pos, fixed_noise
-        G.load_state_dict(saved["G"])
-        D.load_state_dict(saved["D"])
-        opt_g.load_state_dict(saved["opt_g"])
-        opt_d.load_state_dict(saved["opt_d"])
-        noise.set_state(saved["noise_rng"].to(noise.get_state().device))
-        fixed_noise = saved["fixed_noise"].to(device)
-        pos = Position(**saved["position"])
-        if ema is not None:
-            ema.model.load_state_dict(saved["G_ema"])
-            ema.updates = int(saved["ema_updates"])
-        if augment is not None:
-            augment.load_state_dict(saved["augment"])
-        ckpt.set_rng_state(saved["rng"])
-        step_fn.d_steps = pos.step  # n_critic and lazy regularisers count D steps
-
-    def save() -> None:
-        bad = _non_finite_network(G, D)
-        if bad:
-            raise TrainingDiverged(
-                f"the weights of {bad} hold NaN or Inf at step {pos.step}; not saving them. "
-                f"The last good checkpoint is {ckpt_dir / 'last.pt'}"
-            )
-        if world.is_main:
-            ckpt.save_rotating(snapshot(), ckpt_dir, pos.step, cfg.keep_last)
-
-    if state is not None:
-        restore(state)
-        info(f"resuming {run} at step {pos.step} (epoch {pos.epoch}, batch {pos.index})")
-
-    def log_grids(real: torch.Tensor) -> None:
-        net = ema.model if ema is not None else G  # grids show the EMA generator when on
-        was_training = net.training
-        net.train(cfg.grid_mode == "train")
-        with torch.no_grad(), autocast():
-            fake = net(fixed_noise, fixed_labels)
-        net.train(was_training)
-        logger.grids(pos.image_step, pos.step, fake.float(), real[: cfg.grid_n])
-        pos.image_step += 1
-
-    batches = len(loader)
-    total = _total_steps(cfg, batches)
-    lock = run_dir.RunLock(run).acquire() if world.is_main else None
-    if world.is_main:
-        ckpt.remove_stale_temps(ckpt_dir)
-        info(f"run folder: {run}   watch it with: tensorboard --logdir {run / 'tb'}")
-    logger = RunLogger(run, enabled=world.is_main)
-    bar = tqdm(
-        total=total, initial=pos.step, unit="step", dynamic_ncols=True,
-        disable=not (cfg.progress and world.is_main),
-        mininterval=0.5 if sys.stderr.isatty() else 30,
-    )  # fmt: skip
-    window_start, window_images = time.perf_counter(), 0
-    rollbacks = 0
-    G.train()
-    D.train()
-    with _StopSignal() as stop:
-        try:
-            while not distributed.any_rank(
-                _budget_reached(cfg, pos, batches) or stop.requested, world, device
-            ):
-                t0 = time.perf_counter()
-                real, labels = loader.batch(pos.epoch, pos.index)
-                # every rank draws the global batch's noise and keeps its own slice of it
-                n = real.shape[0]
-                z = torch.randn(n * world.size, cfg.z_dim, device=device, generator=noise)
-                z = z[world.rank * n : (world.rank + 1) * n]
-                stats = step_fn(real, z, labels)
-                batch_epoch, batch_index = pos.epoch, pos.index
-                pos.step += 1
-                pos.index += 1
-                if pos.index == batches:
-                    pos.epoch, pos.index = pos.epoch + 1, 0
-                window_images += real.shape[0]
-                loss_d, loss_g = float(stats["loss/D"]), float(stats["loss/G"])
-                finite = math.isfinite(loss_d) and math.isfinite(loss_g)
-                if distributed.any_rank(not finite, world, device):
-                    which, value = ("D", loss_d) if not math.isfinite(loss_d) else ("G", loss_g)
-                    last = ckpt_dir / "last.pt"
-                    if cfg.on_nan == "rollback" and last.is_file() and rollbacks < MAX_ROLLBACKS:
-                        rollbacks += 1
-                        restore(ckpt.load(last, device))
-                        for opt in (opt_g, opt_d):
-                            for group in opt.param_groups:
-                                group["lr"] *= 0.5
-                        info(
-                            f"loss of {which} became {value} at step {pos.step}: rolled back to "
-                            f"step {pos.step} and halved the learning rates ({rollbacks}/"
-                            f"{MAX_ROLLBACKS})"
-                        )
-                        bar.n = pos.step
-                        continue
-                    raise TrainingDiverged(
-                        f"loss of {which} became {value} at step {pos.step}; the last good "
-                        f"checkpoint is {last if last.is_file() else 'none (no step was saved)'}; "
-                        "lower the learning rate, or use --set on_nan=rollback"
-                    )
-                pos.elapsed += time.perf_counter() - t0
-                bar.update(1)
-                log_now = (
-                    (cfg.log_every and pos.step % cfg.log_every == 0)
-                    or (cfg.log_batch_every and batch_index % cfg.log_batch_every == 0)
-                    or (cfg.log_epoch_start and batch_index == 0)
-                )
-                if log_now:
-                    now = time.perf_counter()
-                    img_s = window_images / max(now - window_start, 1e-9)
-                    window_start, window_images = now, 0
-                    values = {k: float(v) for k, v in stats.items()}
-                    values["img_per_s"] = img_s
-                    values["epoch"] = pos.epoch
-                    logger.scalars(pos.step, values)
-                    log_grids(real)
-                    bar.set_postfix(D=f"{loss_d:.3f}", G=f"{loss_g:.3f}", img_s=f"{img_s:.0f}")
-                    epochs = f"/{cfg.epochs}" if cfg.epochs else ""
-                    info(
-                        f"Epoch [{batch_epoch}{epochs}] Batch {batch_index}/{batches} "
-                        f"Loss D: {loss_d:.4f}, loss G: {loss_g:.4f}"
-                    )
-                if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
-                    save()
-                scored = ema.model if ema is not None else G  # metrics: the G the grids show
-                if evaluator and evaluator.due(pos.step) and evaluator(scored, pos.step, logger):
-                    ckpt.save_atomic(snapshot(), ckpt_dir / "best.pt")  # metrics: best by FID
-            save()
-            if world.is_main:
-                progress_gif(run / "samples")  # samples/progress.gif from the grids saved so far
-        finally:
-            bar.close()
-            logger.close()
-            if lock is not None:
-                lock.release()
-            distributed.teardown(world)
-    if stop.requested and world.is_main:
-        info(f"stopped at step {pos.step}; continue with: ganforge train --resume {run}")
-    return run
+    trainer = Trainer(cfg, out, resume, overrides)
+    trainer.run()
+    return trainer.folder
 
 
 def _non_finite_network(G: nn.Module, D: nn.Module) -> str:
