@@ -115,7 +115,7 @@ def test_nan_stops_naming_step_and_network_and_keeps_checkpoint(
 
 
 def test_nan_rollback_halves_lr_and_finishes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls = {"n": 0}
 
@@ -129,6 +129,7 @@ def test_nan_rollback_halves_lr_and_finishes(
     state = ckpt.load(run / "checkpoints" / "last.pt")
     assert state["position"]["step"] == 8
     assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(cfg.lr_d / 2)
+    assert "loss of D became nan at step 5: rolled back to step 4" in capsys.readouterr().err
 
 
 def test_image_folder_trains_rgb_dcgan_at_32(tmp_path: Path) -> None:

@@ -213,6 +213,7 @@ class Trainer:
         self.rollbacks = 0  # on_nan=rollback: how many so far
         if state is not None:
             self.restore(state)
+        if state is not None and world.is_main:
             info(
                 f"resuming {self.folder} at step {self.pos.step} "
                 f"(epoch {self.pos.epoch}, batch {self.pos.index})"
@@ -369,12 +370,13 @@ class Trainer:
         last = self.ckpt_dir / "last.pt"
         if self.cfg.on_nan == "rollback" and last.is_file() and self.rollbacks < MAX_ROLLBACKS:
             self.rollbacks += 1
+            bad_step = self.pos.step
             self.restore(ckpt.load(last, self.device))
             for opt in (self.opt_g, self.opt_d):
                 for group in opt.param_groups:
                     group["lr"] *= 0.5
             info(
-                f"loss of {which} became {value} at step {self.pos.step}: rolled back to "
+                f"loss of {which} became {value} at step {bad_step}: rolled back to "
                 f"step {self.pos.step} and halved the learning rates ({self.rollbacks}/"
                 f"{MAX_ROLLBACKS})"
             )
