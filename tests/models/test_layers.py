@@ -93,3 +93,22 @@ def test_conditional_models_output_depends_on_label(model: str) -> None:
 def test_conditional_without_classes_is_refused() -> None:
     with pytest.raises(ConfigError, match="num_classes"):
         build_models(TrainConfig(conditional=True))
+
+
+@pytest.mark.parametrize("path", ["class_bias", "projection"])
+def test_dcgan_discriminator_uses_each_class_path(path: str) -> None:
+    torch.manual_seed(0)
+    cfg = TrainConfig(
+        model="dcgan", image_size=28, g_features=8, d_features=8, z_dim=8,
+        conditional=True, num_classes=10,
+    )  # fmt: skip
+    _, D = build_models(cfg)
+    D.eval()
+    with torch.no_grad():  # only one of the two class paths is non-zero
+        D.class_bias.weight.zero_()
+        D.projection.embed.weight.zero_()
+        target = D.class_bias if path == "class_bias" else D.projection.embed
+        nn.init.normal_(target.weight)
+    x = torch.randn(1, 1, 28, 28).repeat(2, 1, 1, 1)
+    logits = D(x, torch.tensor([3, 7]))
+    assert not torch.isclose(logits[0], logits[1])

@@ -2,18 +2,21 @@
 
 At 64 pixels with 64 features they equal the tutorial's networks (SEED.md,
 program 2) layer for layer, less D's final Sigmoid: the loss takes logits.
-With ``num_classes`` > 0 they are class-conditional: G concatenates a learned class
-embedding to z, D adds a projection term on its summed last feature map.
+With ``num_classes`` > 0 they are class-conditional: G's BatchNorms take a gain and
+a bias per class (conditional BatchNorm; z stays G's only input), D adds a learned
+per-class bias to its first feature map (as convolving one-hot label planes would)
+and a projection term on its summed last feature map. Measured on the MNIST sample
+(docs/BENCHMARKS.md), concatenating a class embedding to z instead made G ignore z
+(one image per class), and projection alone left the classes weak.
 """
 
 from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor, nn
 
-from ganforge.models.layers import Projection, check_labels
+from ganforge.models.layers import ConditionalBatchNorm2d, Projection, check_labels
 
 SIZES = (28, 32, 64, 128)
 
@@ -39,22 +42,27 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         self.z_dim, self.image_size, self.channels = z_dim, image_size, channels
         self.num_classes = num_classes
-        if num_classes:
-            self.embed = nn.Embedding(num_classes, z_dim)
         base, n_up = _base(image_size), _upsamplings(image_size)
         width = features * 2**n_up  # 1024 for 64 pixels and 64 features
-        z_in = z_dim * 2 if num_classes else z_dim
-        layers: list[nn.Module] = [_up_block(z_in, width, base, 1, 0)]  # -> base x base
+        layers: list[nn.Module] = [_up_block(z_dim, width, base, 1, 0, num_classes)]
         for _ in range(n_up - 1):
-            layers.append(_up_block(width, width // 2, 4, 2, 1))
+            layers.append(_up_block(width, width // 2, 4, 2, 1, num_classes))
             width //= 2
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        if self.num_classes:
-            z = torch.cat([z, self.embed(check_labels(labels, self.num_classes))], dim=1)
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+        h = z.view(z.shape[0], -1, 1, 1)
+        if not self.num_classes:
+            return self.net(h)
+        labels = check_labels(labels, self.num_classes)
+        for layer in self.net:
+            if isinstance(layer, nn.Sequential):  # ConvT, conditional BN, ReLU
+                conv, norm, act = layer
+                h = act(norm(conv(h), labels))
+            else:
+                h = layer(h)
+        return h
 
 
 class DCGANDiscriminator(nn.Module):
@@ -68,6 +76,9 @@ class DCGANDiscriminator(nn.Module):
         self.image_size, self.num_classes = image_size, num_classes
         base, n_down = _base(image_size), _upsamplings(image_size)
         layers: list[nn.Module] = [nn.Conv2d(channels, features, 4, 2, 1), nn.LeakyReLU(slope)]
+        if num_classes:
+            self.class_bias = nn.Embedding(num_classes, features)
+            nn.init.zeros_(self.class_bias.weight)
         width = features
         for _ in range(n_down - 1):
             layers.append(_down_block(width, width * 2, slope))
@@ -86,14 +97,15 @@ class DCGANDiscriminator(nn.Module):
             )
         if not self.num_classes:
             return self.net(x).view(-1)
-        h = self.net[:-1](x)  # [B, width, base, base]
+        labels = check_labels(labels, self.num_classes)
+        h = self.net[0](x) + self.class_bias(labels)[:, :, None, None]  # first conv + class
+        h = self.net[2:-1](self.net[1](h))  # [B, width, base, base]
         return self.net[-1](h).view(-1) + self.projection(h.sum(dim=(2, 3)), labels)
 
 
-def _up_block(c_in: int, c_out: int, k: int, s: int, p: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.ConvTranspose2d(c_in, c_out, k, s, p, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()
-    )
+def _up_block(c_in: int, c_out: int, k: int, s: int, p: int, num_classes: int) -> nn.Sequential:
+    norm = ConditionalBatchNorm2d(c_out, num_classes) if num_classes else nn.BatchNorm2d(c_out)
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, k, s, p, bias=False), norm, nn.ReLU())
 
 
 def _down_block(c_in: int, c_out: int, slope: float) -> nn.Sequential:
