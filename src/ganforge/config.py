@@ -75,6 +75,7 @@ class TrainConfig:
     augment_kimg: float = 100.0  # thousands of images over which adaptive p can move by 1
     conditional: bool = False  # condition G and D on the data's class labels
     num_classes: int = 0  # filled from the data when conditional; 0 = unconditional
+    mismatch: bool = False  # conditional D also learns real images under a wrong label as fake
     # budget: training stops at whichever is reached first; 0 means unused
     epochs: int = 0
     steps: int = 0

@@ -29,14 +29,16 @@ def test_conditional_run_trains_end_to_end(tmp_path: Path) -> None:
     cfg = TrainConfig(
         **{**TINY, "model": "dcgan", "g_features": 4, "d_features": 4},
         conditional=True, steps=3, ema_decay=0.9, loss="hinge", spectral_norm_d=True,
+        mismatch=True,
     )  # fmt: skip
     run = train(cfg, out=tmp_path / "run")
     state = ckpt.load(run / "checkpoints" / "last.pt")
     assert state["config"]["num_classes"] == 10  # taken from the data
     assert cfgmod.load_file(run / "config.toml").num_classes == 10
-    assert list(state["G_ema"]) == list(state["G"]) and "embed.weight" in state["G"]
+    gain = "net.0.1.gain.weight"  # G's first conditional BatchNorm: a gain per class
+    assert list(state["G_ema"]) == list(state["G"]) and state["G"][gain].shape[0] == 10
     assert state["ema_updates"] == 3
-    assert not torch.equal(state["G_ema"]["embed.weight"], state["G"]["embed.weight"])
+    assert not torch.equal(state["G_ema"][gain], state["G"][gain])
     assert sorted(p.name for p in (run / "samples").glob("step*.png")) == ["step0000002.png"]
     G = load_generator(run)
     images = G.sample(4, seed=0, labels=torch.tensor([0, 1, 2, 3]))

@@ -19,7 +19,7 @@ from ganforge.config import TrainConfig
 from ganforge.losses import LOSSES
 from ganforge.models import build_models
 from ganforge.training import device as devmod
-from ganforge.training.steps import GANStep, StepOptions, build_step
+from ganforge.training.steps import GANStep, StepOptions, build_step, wrong_labels
 from tests.conftest import run_cli
 
 CPU = torch.device("cpu")
@@ -166,3 +166,49 @@ def test_train_compile_runs_a_few_steps_on_the_cpu(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
     config = (tmp_path / "run" / "config.toml").read_text()
     assert "compile = true" in config
+
+
+def test_wrong_labels_differ_from_the_true_ones_and_cover_every_other_class() -> None:
+    labels = torch.tensor([0, 3, 9, 9, 5, 1, 2, 7, 4, 6] * 3)
+    wrong = wrong_labels(labels, 10)
+    assert bool((wrong != labels).all()) and bool(((wrong >= 0) & (wrong < 10)).all())
+    assert set(((wrong - labels) % 10).tolist()) == set(range(1, 10))
+
+
+class _LabelD(torch.nn.Module):
+    """A conditional D whose logit is a learned score of the label alone; records labels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = torch.nn.Parameter(torch.zeros(4))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.seen.append(labels.clone())
+        return self.score[labels] + 0 * x.flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("mismatch", [0, 4])
+def test_mismatch_counts_mislabelled_reals_as_fakes(mismatch: int) -> None:
+    G = torch.nn.Sequential(torch.nn.Linear(2, 4))
+    D = _LabelD()
+    step = GANStep(
+        lambda z, y: G(z).view(-1, 1, 2, 2),  # type: ignore[arg-type]
+        D, torch.optim.SGD(G.parameters(), 0.0), torch.optim.SGD(D.parameters(), 0.0),
+        LOSSES["bce"], contextlib.nullcontext, mismatch_classes=mismatch,
+    )  # fmt: skip
+    with torch.no_grad():
+        D.score.copy_(torch.tensor([1.0, -1.0, 2.0, 0.5]))
+    labels = torch.tensor([0, 1, 2, 3])
+    stats = step(torch.zeros(4, 1, 2, 2), torch.randn(4, 2), labels)
+    calls = len(D.seen)  # D step: real, fake (and mislabelled real); G step: fake
+    assert calls == (4 if mismatch else 3)
+    right = D.score.detach()[labels]
+    wrong = D.score.detach()[wrong_labels(labels, 4)]
+    plain = LOSSES["bce"].d(right, right)
+    with_wrong = LOSSES["bce"].d(right, torch.cat([right, wrong]))
+    assert not torch.isclose(plain, with_wrong)
+    if mismatch:
+        assert bool((D.seen[2] != labels).all())
+    expected = with_wrong if mismatch else plain
+    assert float(stats["loss/D"]) == pytest.approx(float(expected))

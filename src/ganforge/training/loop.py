@@ -197,6 +197,7 @@ class Trainer:
         self.step_fn = build_step(
             G, D, loss, (cfg.lr_g, cfg.lr_d), (cfg.beta1, cfg.beta2), device, autocast,
             StepOptions.from_config(cfg), n_critic=cfg.n_critic, augment=augment, ema=ema,
+            mismatch_classes=cfg.num_classes if cfg.conditional and cfg.mismatch else 0,
             wrap=(lambda net: distributed.wrap(net, world, device, cfg.sync_bn))
             if world.enabled else None,
         )  # fmt: skip

@@ -6,7 +6,10 @@ networks only as modules; it works for any loss and any model.
 Training options, all off by default: the loss's penalties (R1, gradient
 penalty) added to D's loss when due; ``n_critic`` D steps per G step (each call
 is one D step on one batch, and every ``n_critic``-th call also steps G);
-``augment`` applied to every image D sees; ``ema`` updated after each G step.
+``augment`` applied to every image D sees; ``ema`` updated after each G step;
+``mismatch_classes``: for a class-conditional D, real images paired with a wrong
+label join the fakes in D's loss (the matching-aware D of Reed et al. 2016), so D
+must check that an image shows its class, not only that it looks real.
 
 Fast paths, each with a switch (see :class:`StepOptions`):
 
@@ -112,6 +115,7 @@ class GANStep:
         augment: Augment | None = None,
         ema: EMA | None = None,
         d_steps: int = 0,
+        mismatch_classes: int = 0,
         plain_G: nn.Module | None = None,
         plain_D: nn.Module | None = None,
     ) -> None:
@@ -123,6 +127,7 @@ class GANStep:
         self.freeze_d = freeze_d
         self.n_critic, self.augment, self.ema = n_critic, augment, ema
         self.d_steps = d_steps  # D steps done so far: schedules n_critic and lazy penalties
+        self.mismatch_classes = mismatch_classes  # 0: off
         self._last_g: dict[str, Tensor] = {"loss/G": torch.tensor(0.0)}  # until G first steps
         # With a compile backend each piece is one compiled graph; none spans two backwards.
         self._generate = _Piece(self._generate_fn, "G's forward", compile_backend)
@@ -145,7 +150,12 @@ class GANStep:
         with self.autocast():
             real_logits = self.D(real, labels).float()
             fake_logits = self.D(fake, labels).float()
-        return self.loss.d(real_logits, fake_logits), real_logits, fake_logits
+            if not (self.mismatch_classes and labels is not None):
+                return self.loss.d(real_logits, fake_logits), real_logits, fake_logits
+            wrong_logits = self.D(real, wrong_labels(labels, self.mismatch_classes)).float()
+        # as Reed et al.: the real term, and the mean over generated and mislabelled reals
+        loss = self.loss.d(real_logits, torch.cat([fake_logits, wrong_logits]))
+        return loss, real_logits, fake_logits
 
     def _g_loss_fn(self, fake: Tensor, labels: Tensor | None) -> Tensor:
         with self.autocast():
@@ -256,6 +266,13 @@ class GANStep:
         return {k: v.clone() for k, v in self._graph_outputs.items()}
 
 
+def wrong_labels(labels: Tensor, num_classes: int) -> Tensor:
+    """A label other than each of ``labels``: offsets 1 .. K-1 in turn along the batch, so
+    every wrong class appears and no random numbers are drawn."""
+    offsets = 1 + torch.arange(len(labels), device=labels.device) % (num_classes - 1)
+    return (labels + offsets) % num_classes
+
+
 def build_step(
     G: nn.Module,
     D: nn.Module,
@@ -269,6 +286,7 @@ def build_step(
     n_critic: int = 1,
     augment: Augment | None = None,
     ema: EMA | None = None,
+    mismatch_classes: int = 0,
     wrap: Callable[[nn.Module], nn.Module] | None = None,
 ) -> GANStep:
     """Move G and D to ``device`` and build their Adam optimisers and the step, with
@@ -306,5 +324,6 @@ def build_step(
     G_run, D_run = (wrap(G), wrap(D)) if wrap is not None else (G, D)
     return GANStep(
         G_run, D_run, opt_g, opt_d, loss, autocast, channels_last, options.freeze_d, backend,
-        cuda_graphs, n_critic=n_critic, augment=augment, ema=ema, plain_G=G, plain_D=D,
+        cuda_graphs, n_critic=n_critic, augment=augment, ema=ema,
+        mismatch_classes=mismatch_classes, plain_G=G, plain_D=D,
     )  # fmt: skip
