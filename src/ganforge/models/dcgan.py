@@ -78,7 +78,7 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(channels, features, 4, 2, 1), nn.LeakyReLU(slope)]
         if num_classes:
             self.class_bias = nn.Embedding(num_classes, features)
-            nn.init.zeros_(self.class_bias.weight)
+            nn.init.normal_(self.class_bias.weight, 0.0, 0.02)  # not 0: spectral norm divides
         width = features
         for _ in range(n_down - 1):
             layers.append(_down_block(width, width * 2, slope))
