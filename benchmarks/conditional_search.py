@@ -10,8 +10,8 @@ G: ``concat`` (a learned class embedding concatenated to z), ``cbn`` (conditiona
 BatchNorm: a gain and bias per class, z the only input), ``cbn+concat`` (both).
 D: ``proj`` (projection term only), ``input`` (one-hot label planes concatenated to
 the image, no projection), ``input+proj`` (both). ``ganforge`` is the shipped model
-(conditional BatchNorm in G and a learned per-class map added to G's first feature
-map after its BatchNorm; a per-class bias on D's first feature map, which is what
+(conditional BatchNorm in G and a learned per-class map added to each of G's feature
+maps after its BatchNorm; a per-class bias on D's first feature map, which is what
 label planes become inside a convolution, plus the projection);
 ``ganforge+mismatch`` adds ``mismatch = true`` (real images under a wrong label count
 as fakes for D).

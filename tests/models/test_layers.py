@@ -114,7 +114,7 @@ def test_dcgan_discriminator_uses_each_class_path(path: str) -> None:
     assert not torch.isclose(logits[0], logits[1])
 
 
-def test_dcgan_generator_class_map_alone_makes_classes_differ() -> None:
+def test_dcgan_generator_class_maps_alone_make_classes_differ() -> None:
     torch.manual_seed(0)
     cfg = TrainConfig(
         model="dcgan", image_size=28, g_features=8, d_features=8, z_dim=8,
@@ -127,7 +127,8 @@ def test_dcgan_generator_class_map_alone_makes_classes_differ() -> None:
             if isinstance(m, ConditionalBatchNorm2d):
                 m.gain.weight.fill_(1.0)
                 m.bias.weight.zero_()
-        nn.init.normal_(G.class_map.weight)
+        for m in G.class_maps:
+            nn.init.normal_(m.weight)
     z = torch.randn(1, 8).repeat(2, 1)
     images = G(z, torch.tensor([3, 7]))
     assert not torch.allclose(images[0], images[1], atol=1e-4)

@@ -3,8 +3,8 @@
 At 64 pixels with 64 features they equal the tutorial's networks (SEED.md,
 program 2) layer for layer, less D's final Sigmoid: the loss takes logits.
 With ``num_classes`` > 0 they are class-conditional: G's BatchNorms take a gain and
-a bias per class (conditional BatchNorm) and a learned per-class map is added to its
-first feature map after that BatchNorm (z stays G's only input), D adds a learned
+a bias per class (conditional BatchNorm) and a learned per-class map is added to
+each feature map after its BatchNorm (z stays G's only input), D adds a learned
 per-class bias to its first feature map (as convolving one-hot label planes would)
 and a projection term on its summed last feature map. Measured on the MNIST sample
 (docs/BENCHMARKS.md), concatenating a class embedding to z instead made G ignore z
@@ -51,10 +51,13 @@ class DCGANGenerator(nn.Module):
             width //= 2
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        if num_classes:  # a learned base x base map per class, added after the first BN
-            first = features * 2**n_up
-            self.class_map = nn.Embedding(num_classes, first * base * base)
-            nn.init.normal_(self.class_map.weight, 0.0, 0.02)
+        if num_classes:  # a learned map per class, added after each BatchNorm
+            shapes = [(features * 2 ** (n_up - i), base * 2**i) for i in range(n_up)]
+            self.class_maps = nn.ModuleList(
+                nn.Embedding(num_classes, c * side * side) for c, side in shapes
+            )
+            for m in self.class_maps:
+                nn.init.normal_(m.weight, 0.0, 0.02)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         h = z.view(z.shape[0], -1, 1, 1)
@@ -65,8 +68,8 @@ class DCGANGenerator(nn.Module):
             if isinstance(layer, nn.Sequential):  # ConvT, conditional BN, ReLU
                 conv, norm, act = layer
                 h = norm(conv(h), labels)
-                if i == 0:  # after the BN, so the class does not shrink z's share of it
-                    h = h + self.class_map(labels).view_as(h)
+                if i < len(self.class_maps):  # after the BN: the class leaves z's share alone
+                    h = h + self.class_maps[i](labels).view_as(h)
                 h = act(h)
             else:
                 h = layer(h)
