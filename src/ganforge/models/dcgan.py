@@ -53,11 +53,10 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         if num_classes:  # a learned map per class, added after each BatchNorm
             shapes = [(features * 2 ** (n_up - i), base * 2**i) for i in range(n_up)]
-            self.class_maps = nn.ModuleList(
-                nn.Embedding(num_classes, c * side * side) for c, side in shapes
-            )
-            for m in self.class_maps:
+            maps = [nn.Embedding(num_classes, c * side * side) for c, side in shapes]
+            for m in maps:
                 nn.init.normal_(m.weight, 0.0, 0.02)
+            self.class_maps = nn.ModuleList(maps)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         h = z.view(z.shape[0], -1, 1, 1)
