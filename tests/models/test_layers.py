@@ -95,15 +95,20 @@ def test_conditional_without_classes_is_refused() -> None:
         build_models(TrainConfig(conditional=True))
 
 
-@pytest.mark.parametrize("path", ["class_bias", "projection"])
-def test_dcgan_discriminator_uses_each_class_path(path: str) -> None:
+def _conditional_dcgan() -> tuple[nn.Module, nn.Module]:
+    """A small class-conditional DCGAN pair (10 classes, 28 pixels), in eval mode."""
     torch.manual_seed(0)
     cfg = TrainConfig(
         model="dcgan", image_size=28, g_features=8, d_features=8, z_dim=8,
         conditional=True, num_classes=10,
     )  # fmt: skip
-    _, D = build_models(cfg)
-    D.eval()
+    G, D = build_models(cfg)
+    return G.eval(), D.eval()
+
+
+@pytest.mark.parametrize("path", ["class_bias", "projection"])
+def test_dcgan_discriminator_uses_each_class_path(path: str) -> None:
+    _, D = _conditional_dcgan()
     with torch.no_grad():  # only one of the two class paths is non-zero
         D.class_bias.weight.zero_()
         D.projection.embed.weight.zero_()
@@ -115,13 +120,7 @@ def test_dcgan_discriminator_uses_each_class_path(path: str) -> None:
 
 
 def test_dcgan_generator_class_maps_alone_make_classes_differ() -> None:
-    torch.manual_seed(0)
-    cfg = TrainConfig(
-        model="dcgan", image_size=28, g_features=8, d_features=8, z_dim=8,
-        conditional=True, num_classes=10,
-    )  # fmt: skip
-    G, _ = build_models(cfg)
-    G.eval()
+    G, _ = _conditional_dcgan()
     with torch.no_grad():  # conditional BatchNorm the same for every class: only the map differs
         for m in G.modules():
             if isinstance(m, ConditionalBatchNorm2d):
