@@ -92,3 +92,11 @@ def test_unknown_preset_and_bad_toml(tmp_path: Path) -> None:
         cfgmod.load_file(tmp_path / "bad.toml")
     with pytest.raises(ConfigError, match="cannot read config file"):
         cfgmod.load_file(tmp_path / "missing.toml")
+
+
+def test_eval_features_choices_are_the_metrics_extractors() -> None:
+    from ganforge.metrics import EXTRACTORS
+
+    assert cfgmod._CHOICES["eval_features"] == EXTRACTORS
+    with pytest.raises(ConfigError, match="eval_features"):
+        cfgmod.validate(TrainConfig(eval_features="vgg"))

@@ -47,7 +47,7 @@ def _add_train(sub: Any) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="set any config key"
     )
-    _add_train_eval_flags(p)  # metrics
+    _add_train_eval_flags(p)
     p.set_defaults(func=_cmd_train)
 
 
@@ -67,7 +67,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.sync_bn:
         values["sync_bn"] = True
     values.update(_speed_flags(args))
-    values.update(_train_eval_overrides(args))  # metrics
+    values.update(_train_eval_overrides(args))
     values.update(cfgmod.parse_set(args.set))
     if any(k in values for k in _BUDGET):  # a budget on the command line replaces the preset's
         values = {**{k: 0 for k in _BUDGET}, **values}
@@ -358,12 +358,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [
-    _add_train, _add_sample, _add_export, _add_prepare, _add_datasets, _add_bench,
-]  # fmt: skip
-
-
-# --- metrics: `ganforge eval`, `ganforge featurenet train`, evaluation during training ------
+# --- `ganforge eval`, `ganforge featurenet train`, evaluation during training ---------------
 
 
 def _add_train_eval_flags(p: Any) -> None:
@@ -466,7 +461,10 @@ def _cmd_featurenet_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS += [_add_eval, _add_featurenet]  # metrics
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_train, _add_sample, _add_export, _add_prepare, _add_datasets, _add_bench, _add_eval,
+    _add_featurenet,
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

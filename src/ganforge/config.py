@@ -129,6 +129,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "grid_mode": ("eval", "train"),
     "on_nan": ("stop", "rollback"),
     "adam_impl": ("auto", "fused", "foreach", "for-loop"),
+    "eval_features": ("auto", "inception", "mnist-net", "fashion-net"),  # metrics.EXTRACTORS
 }
 _POSITIVE = ("image_size", "channels", "z_dim", "g_features", "d_features", "batch_size", "grid_n")
 _NON_NEGATIVE = (
@@ -143,7 +144,6 @@ _NON_NEGATIVE = (
     "decode_workers",
     "max_memory_mb",
 )
-_CHOICES["eval_features"] = ("auto", "inception", "mnist-net", "fashion-net")  # metrics
 _FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 
 

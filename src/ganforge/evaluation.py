@@ -8,6 +8,7 @@ compared with (a named dataset or a folder, fitted to the fakes' size).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from collections.abc import Iterator
@@ -21,9 +22,9 @@ from PIL import Image
 from torch import Tensor
 
 from ganforge import __version__
-from ganforge.data import DataSpec, default_root, load_data
+from ganforge.data import DataSpec, data_name, default_root, load_data
 from ganforge.data.folder import list_images, load_folder
-from ganforge.data.named import NAMED, load_named, load_sample
+from ganforge.data.named import load_named, load_sample
 from ganforge.errors import DataError, MetricsError
 from ganforge.logging import to_uint8
 from ganforge.metrics import EXTRACTORS, RealImages, Scores, evaluate, get_extractor, parse_metrics
@@ -153,20 +154,14 @@ def _kind(path: Path) -> str:
     return "run" if (path / "checkpoints" / "last.pt").is_file() else "folder"
 
 
-def _data_name(name: str, root: Path) -> str:
-    """The dataset an implicit default ("") resolves to, as :func:`ganforge.data.load_data` does."""
-    if name:
-        return name
-    return "mnist" if NAMED["mnist"].locate(root) is not None else "mnist-sample"
-
-
 def _real(request: EvalRequest, name: str, root: str, shape: tuple[int, int]) -> RealImages:
     """The real images, fitted to the fakes' ``(channels, size)``."""
-    resolved = _data_name(name, Path(root) if root else default_root())
     spec = DataSpec(
-        data=resolved, root=root, image_size=shape[1], channels=shape[0],
+        data=name, root=root, image_size=shape[1], channels=shape[0],
         download=request.download, split=request.split,
     )  # fmt: skip
+    resolved = data_name(spec)
+    spec = dataclasses.replace(spec, data=resolved)
     data, _ = load_data(spec)
     return RealImages(data.images, resolved, request.split)
 

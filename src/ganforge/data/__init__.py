@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ganforge.data.images import ImageData
     from ganforge.data.loader import BatchLoader
     from ganforge.data.named import load_sample, names, survey
-    from ganforge.data.source import Prepared, load_data, prepare
+    from ganforge.data.source import Prepared, data_name, load_data, prepare
     from ganforge.data.spec import DataSpec, default_root
 
 _HOMES = {
@@ -21,6 +21,7 @@ _HOMES = {
     "DataSpec": "spec",
     "ImageData": "images",
     "Prepared": "source",
+    "data_name": "source",
     "default_root": "spec",
     "load_data": "source",
     "load_sample": "named",
@@ -30,7 +31,7 @@ _HOMES = {
 }
 
 __all__ = [
-    "BatchLoader", "DataSpec", "ImageData", "Prepared", "default_root",
+    "BatchLoader", "DataSpec", "ImageData", "Prepared", "data_name", "default_root",
     "load_data", "load_sample", "names", "prepare", "survey",
 ]  # fmt: skip
 

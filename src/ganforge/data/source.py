@@ -22,14 +22,20 @@ SAMPLE_NOTICE = (
 PREPARE_HINT_FROM = 10_000  # folders this big get a hint to prepare them once
 
 
-def _resolve_name(spec: DataSpec, notices: list[str]) -> str:
-    """The dataset name or path to load; the implicit default picks MNIST or the sample."""
+def data_name(spec: DataSpec) -> str:
+    """The dataset name or path ``spec`` loads: the implicit default ("") is MNIST when
+    it is on disk, else the bundled sample."""
     if spec.data != "":
         return spec.data
-    if named.NAMED["mnist"].locate(spec.root_path) is not None:
-        return "mnist"
-    notices.append(SAMPLE_NOTICE)
-    return "mnist-sample"
+    return "mnist" if named.NAMED["mnist"].locate(spec.root_path) is not None else "mnist-sample"
+
+
+def _resolve_name(spec: DataSpec, notices: list[str]) -> str:
+    """:func:`data_name`, with a notice when the implicit default falls back to the sample."""
+    name = data_name(spec)
+    if spec.data == "" and name == "mnist-sample":
+        notices.append(SAMPLE_NOTICE)
+    return name
 
 
 def image_folder(spec: DataSpec) -> Path | None:

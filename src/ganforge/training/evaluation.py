@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from ganforge.config import TrainConfig
-from ganforge.data import ImageData, default_root
-from ganforge.data.named import NAMED
+from ganforge.data import DataSpec, ImageData, data_name
 from ganforge.errors import ConfigError
 from ganforge.logging import RunLogger, info, to_uint8
 from ganforge.metrics import (
@@ -33,14 +32,6 @@ from ganforge.training import distributed
 from ganforge.training.distributed import World
 
 _BATCH = 500  # images generated and scored at once
-
-
-def _dataset_name(cfg: TrainConfig) -> str:
-    """The data a config trains on; the implicit default resolves as the data loader does."""
-    if cfg.data:
-        return cfg.data
-    root = Path(cfg.data_root) if cfg.data_root else default_root()
-    return "mnist" if NAMED["mnist"].locate(root) is not None else "mnist-sample"
 
 
 def best_fid(metrics_file: Path) -> float:
@@ -73,7 +64,7 @@ class PeriodicEval:
         self.n = cfg.eval_samples
         self.world = world = world or World()
         self.metrics = parse_metrics(cfg.eval_metrics)
-        self.real = RealImages(data.images, _dataset_name(cfg), "train")
+        self.real = RealImages(data.images, data_name(DataSpec(cfg.data, cfg.data_root)), "train")
         self.extractor = get_extractor(
             cfg.eval_features, dataset=self.real.name, shape=data.images.shape[1:], device=device
         )

@@ -44,8 +44,9 @@ RESUMABLE_CHANGES = {
 }  # fmt: skip
 # Speed settings that leave the arithmetic as it was may change too.
 RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
+# So may evaluation during training: it reads the generator, never changes it.
+RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}
 MAX_ROLLBACKS = 3
-RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}  # metrics
 
 
 class TrainingDiverged(UserError):
