@@ -96,6 +96,8 @@ class TrainConfig:
     log_every: int = 100  # steps between console lines, grids and metrics; 0 = never
     log_batch_every: int = 0  # also log when the batch index inside the epoch is a multiple
     log_epoch_start: bool = False  # also log at the first batch of every epoch
+    scalar_every: int = 25  # steps between scalars (TensorBoard, metrics.jsonl); 0 = only at logs
+    image_step: str = "step"  # TensorBoard image index: step | count (grids so far, as seed-*)
     grid_n: int = 32  # fixed noise vectors drawn in every grid
     grid_mode: str = "eval"  # eval | train: the mode G is in while grids are drawn
     ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
@@ -127,6 +129,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "bn_init": ("paper", "tutorial"),
     "precision": ("fp32", "bf16", "fp16"),
     "grid_mode": ("eval", "train"),
+    "image_step": ("step", "count"),
     "on_nan": ("stop", "rollback"),
     "adam_impl": ("auto", "fused", "foreach", "for-loop"),
     "eval_features": ("auto", "inception", "mnist-net", "fashion-net"),  # metrics.EXTRACTORS
@@ -139,6 +142,7 @@ _NON_NEGATIVE = (
     "threads",
     "log_every",
     "log_batch_every",
+    "scalar_every",
     "ckpt_every",
     "keep_last",
     "decode_workers",
