@@ -244,3 +244,21 @@ def test_nan_stops_at_the_first_check_after_it_naming_its_step(
     assert [r["step"] for r in records] == [4]
     assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
     assert _grid_steps(tmp_path / "run") == []
+
+
+def test_a_rollback_logs_the_steps_it_takes_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+
+    def d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return bce_d(real, fake) * (float("nan") if calls["n"] == 7 else 1.0)
+
+    monkeypatch.setitem(LOSSES, "nan-at-7", Loss(d, bce_g))
+    cfg = tiny(loss="nan-at-7", steps=8, scalar_every=3, ckpt_every=4, on_nan="rollback")
+    run = train(cfg, out=tmp_path / "run")
+    # found at step 8's checkpoint, rolled back to step 4: steps 5 to 8 again, with their logs
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [3, 6, 6, 8]
+    assert _grid_steps(run) == [8]

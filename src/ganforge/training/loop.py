@@ -419,7 +419,8 @@ class Trainer:
                 f"{MAX_ROLLBACKS})"
             )
             self.progress.update(self.pos.step, self.pos.elapsed)
-            self._last = None  # its batch and grids were the abandoned steps'
+            self._last = None  # the abandoned steps' batch; their logs are logged again
+            self._scalars_at = self._grids_at = -1
             return
         raise TrainingDiverged(
             f"loss of {which} became {value} at step {bad_step}; the last good "
