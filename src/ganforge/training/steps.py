@@ -140,6 +140,7 @@ class GANStep:
         self._graph_key: tuple[Any, ...] = ()
         self._graph_inputs: list[Tensor | None] = []
         self._graph_outputs: dict[str, Tensor] = {}
+        self._graph_logits: tuple[Tensor, Tensor] | None = None  # each replay rewrites them
         self._eager_calls = 0
 
     def _generate_fn(self, z: Tensor, labels: Tensor | None) -> Tensor:
@@ -255,6 +256,7 @@ class GANStep:
                 if static is not None and new is not None:
                     static.copy_(new)
             self._graph.replay()
+            self._logits = self._graph_logits
             return {k: v.clone() for k, v in self._graph_outputs.items()}
         if self._graph is not None or self._eager_calls < CUDA_GRAPH_WARMUP:
             self._eager_calls += 1
@@ -276,7 +278,7 @@ class GANStep:
                 self._graph_outputs = self.step(*self._graph_inputs)  # type: ignore[arg-type]
         finally:
             torch.set_autocast_cache_enabled(cache)
-        self._graph, self._graph_key = graph, key
+        self._graph, self._graph_key, self._graph_logits = graph, key, self._logits
         graph.replay()  # capturing records the work; replaying does this batch's update
         return {k: v.clone() for k, v in self._graph_outputs.items()}
 
