@@ -60,7 +60,7 @@ class Position:
     step: int = 0
     epoch: int = 0
     index: int = 0  # next batch of the epoch
-    image_step: int = 0  # grids logged so far (TensorBoard image step)
+    image_step: int = 0  # grids logged so far (the TensorBoard image index with image_step=count)
     elapsed: float = 0.0  # seconds trained, summed over resumes
 
 
