@@ -40,7 +40,8 @@ OLD_RGB: dict[str, Any] = {
     "d_features": 32, "bn_init": "paper", "loss": "bce", "lr_g": 2e-4, "lr_d": 2e-4,
     "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "ema_decay": 0.999, "ema_rampup": 10.0,
 }  # fmt: skip
-CANDIDATES: dict[str, dict[str, Any]] = {
+# round 1: one change at a time, 3 minutes each
+ROUND1: dict[str, dict[str, Any]] = {
     "base (fast-cpu at 64 px, 3 channels)": {},
     "batch 32": {"batch_size": 32},
     "lr_d 1e-4": {"lr_d": 1e-4},
@@ -52,6 +53,18 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "R1 0.05 every 16": {"r1_gamma": 0.05, "r1_every": 16},
     "lr 5e-4 G / 2e-4 D": {"lr_g": 5e-4},
 }
+# round 2: round 1's winners together (narrow nets, batch 32, a faster G), and what may pay
+# only over longer runs on a few thousand images (R1, augmentation); 7 minutes each
+NARROW_FAST = {"g_features": 8, "d_features": 16, "batch_size": 32, "lr_g": 5e-4}
+ROUND2: dict[str, dict[str, Any]] = {
+    "G 8 / D 16, batch 32, lr_g 5e-4": NARROW_FAST,
+    "  + R1 0.05 every 16": {**NARROW_FAST, "r1_gamma": 0.05, "r1_every": 16},
+    "  + DiffAugment t,c,cutout, adaptive 0.6": {
+        **NARROW_FAST, "augment": "translation,color,cutout", "augment_p": 0.0,
+        "augment_target": 0.6,
+    },  # fmt: skip
+}
+ROUNDS = {1: ROUND1, 2: ROUND2}
 
 
 def run_candidate(
@@ -59,7 +72,7 @@ def run_candidate(
     n: int,
 ) -> dict[str, Any]:  # fmt: skip
     """Train one candidate for ``minutes`` on one thread; score ``n`` EMA samples."""
-    slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")[:40]
+    slug = "".join(c if c.isalnum() else "-" for c in name.strip()).strip("-")[:40]
     run = out / slug
     cfg = dataclasses.replace(
         load_preset("fast-cpu"), data=data, progress=False, minutes=minutes, steps=0,
@@ -85,20 +98,22 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=3.0)
     p.add_argument("--samples", type=int, default=5000)
     p.add_argument("--out", type=Path, default=Path("rgb-search"))
+    p.add_argument("--round", type=int, choices=sorted(ROUNDS), default=1)
     p.add_argument("--only", nargs="*", help="substrings of candidate names to run")
     args = p.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     print("| candidate | steps | img/s | FID | precision | recall | class KL |\n" + "| --- " * 7 + "|")
-    for name, changes in CANDIDATES.items():
+    for name, changes in ROUNDS[args.round].items():
         if args.only and not any(o in name for o in args.only):
             continue
-        r = run_candidate(name, changes, args.data, args.features, args.minutes, args.out,
-                          args.samples)  # fmt: skip
+        r = run_candidate(
+            name, changes, args.data, args.features, args.minutes, args.out, args.samples
+        )
         with open(args.out / "results.jsonl", "a") as fh:
             fh.write(json.dumps(r) + "\n")
         print(
-            f"| {name} | {r['steps']:,} | {r['img_s']:.0f} | {r['fid']:.2f} | "
+            f"| {name.strip()} | {r['steps']:,} | {r['img_s']:.0f} | {r['fid']:.2f} | "
             f"{r['precision']:.3f} | {r['recall']:.3f} | {r['class_kl']:.4f} |",
             flush=True,
         )

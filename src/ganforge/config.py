@@ -219,13 +219,49 @@ def _read_toml(text: str, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where} is not valid TOML: {exc}") from None
 
 
-def load_preset(name: str) -> TrainConfig:
-    """The config of a named preset."""
+# A preset may hold a recipe per kind of data: a table of keys that replace the preset's
+# own when the data is of that kind (``[colour]``: 3 channels, once the data decided them).
+VARIANTS = ("colour",)
+
+
+def _preset_values(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A preset's flat keys and its per-data tables."""
     if name not in preset_names():
         raise ConfigError(f"unknown preset '{name}'; choose one of: {', '.join(preset_names())}")
     text = resources.files("ganforge.presets").joinpath(f"{name}.toml").read_text()
     values = _read_toml(text, f"preset {name}")
+    tables = {k: values.pop(k) for k in VARIANTS if isinstance(values.get(k), dict)}
+    return values, tables
+
+
+def load_preset(name: str) -> TrainConfig:
+    """The config of a named preset (its recipe for the data it is given comes from
+    :func:`apply_variant` once the data's channels are known)."""
+    values, _ = _preset_values(name)
     return apply(TrainConfig(), {**values, "preset": name}, f"preset {name}")
+
+
+def _variant_of(cfg: TrainConfig) -> str:
+    """The kind of data ``cfg`` trains on, as a preset's tables name it ('' for grey)."""
+    return "colour" if cfg.channels == 3 else ""
+
+
+def apply_variant(cfg: TrainConfig) -> tuple[TrainConfig, str]:
+    """``cfg`` with its preset's recipe for this kind of data, and a line saying so ('' when
+    the preset has none). Keys whose value differs from the preset's own were chosen by
+    the user (a file, a flag, ``--set``) and stay as they are."""
+    kind = _variant_of(cfg)
+    if not cfg.preset or not kind or cfg.preset not in preset_names():
+        return cfg, ""
+    _, tables = _preset_values(cfg.preset)
+    if kind not in tables:
+        return cfg, ""
+    base = load_preset(cfg.preset)
+    table = dict(tables[kind])
+    note = str(table.pop("note", ""))
+    changes = {k: v for k, v in table.items() if getattr(cfg, k) == getattr(base, k)}
+    cfg = apply(cfg, changes, f"preset {cfg.preset} [{kind}]")
+    return cfg, f"preset {cfg.preset}: its {kind} recipe" + (f" ({note})" if note else "")
 
 
 def load_file(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
