@@ -48,7 +48,9 @@ ROUND1: dict[str, dict[str, Any]] = {
     "G 32 wide": {"g_features": 32},
     "G 8 / D 16": {"g_features": 8, "d_features": 16},
     "DiffAugment t,c,cutout, adaptive 0.6": {
-        "augment": "translation,color,cutout", "augment_p": 0.0, "augment_target": 0.6,
+        "augment": "translation,color,cutout",
+        "augment_p": 0.0,
+        "augment_target": 0.6,
     },  # fmt: skip
     "R1 0.05 every 16": {"r1_gamma": 0.05, "r1_every": 16},
     "lr 5e-4 G / 2e-4 D": {"lr_g": 5e-4},
@@ -60,7 +62,9 @@ ROUND2: dict[str, dict[str, Any]] = {
     "G 8 / D 16, batch 32, lr_g 5e-4": NARROW_FAST,
     "  + R1 0.05 every 16": {**NARROW_FAST, "r1_gamma": 0.05, "r1_every": 16},
     "  + DiffAugment t,c,cutout, adaptive 0.6": {
-        **NARROW_FAST, "augment": "translation,color,cutout", "augment_p": 0.0,
+        **NARROW_FAST,
+        "augment": "translation,color,cutout",
+        "augment_p": 0.0,
         "augment_target": 0.6,
     },  # fmt: skip
 }
@@ -103,7 +107,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    print("| candidate | steps | img/s | FID | precision | recall | class KL |\n" + "| --- " * 7 + "|")
+    head = "| candidate | steps | img/s | FID | precision | recall | class KL |"
+    print(head + "\n" + "| --- " * 7 + "|")
     for name, changes in ROUNDS[args.round].items():
         if args.only and not any(o in name for o in args.only):
             continue

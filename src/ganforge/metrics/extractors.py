@@ -88,7 +88,9 @@ def to_net_input(images: Tensor, channels: int, size: int) -> Tensor:
     else:
         x = images.float().expand(-1, 3, -1, -1) if images.shape[1] == 1 else images.float()
     if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     return x.div(127.5).sub(1.0)
 
 
