@@ -234,12 +234,12 @@ class FeatureNetExtractor(FeatureExtractor):
         self.fingerprint = file_fingerprint(path)
         self.test_accuracy = trained.test_accuracy
         self.batch_size = 1000
+        self.channels, self.size = trained.net.channels, trained.net.size  # the net's input
         # channels_last and large batches make this small CNN about 3x cheaper on a CPU
         self.net = trained.net.to(device).to(memory_format=torch.channels_last)
 
     def _forward(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        net = self.net
-        x = to_net_input(images, net.channels, net.size).contiguous(
+        x = to_net_input(images, self.channels, self.size).contiguous(
             memory_format=torch.channels_last
         )
         features, logits = self.net(x)
