@@ -31,6 +31,7 @@ DOMAIN_NETS = {"mnist": "mnist-net", "mnist-sample": "mnist-net", "fashion-mnist
 
 # ITU-R 601-2 luma, as Pillow converts RGB to L.
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+GREY_28_FILTER = "bilinear-antialiased"  # how grey_28 resizes
 
 
 class FeatureExtractor(ABC):
@@ -42,6 +43,10 @@ class FeatureExtractor(ABC):
     fingerprint: str  # identifies the weights, so cached statistics follow them
     batch_size: int  # images per forward pass that suits the network on a CPU
     net: nn.Module
+    # the square size images are resized to and the filter, for the score card; the
+    # defaults are those of grey_28, the domain nets' input
+    input_size: int = 28
+    resize_filter: str = GREY_28_FILTER
 
     @property
     def device(self) -> torch.device:

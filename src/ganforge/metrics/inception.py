@@ -90,6 +90,8 @@ class InceptionExtractor(FeatureExtractor):
         self.class_names = []  # ImageNet's 1008 classes say nothing about class coverage here
         self.fingerprint = file_fingerprint(path)
         self.batch_size = 50  # 50 x 3 x 299 x 299 activations stay within a few GB
+        self.input_size = 299
+        self.resize_filter = "tf1-bilinear"  # torch-fidelity's TensorFlow 1.x-exact bilinear
         self.net = net.to(device)
 
     def _forward(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
