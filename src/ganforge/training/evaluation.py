@@ -141,7 +141,7 @@ class PeriodicEval:
         assert scores.card is not None
         values = {f"eval/{k}": v for k, v in scores.values.items()}
         ranks = f" on {self.world.size} ranks" if self.world.enabled else ""
-        line = f"eval at step {step}{ranks}: {scores.line()}"
+        line = f"eval at step {step} ({scores.n_fake} samples{ranks}): {scores.line()}"
         logger.record(
             step, {**values, "eval/seconds": scores.seconds},
             fields={"eval/card": scores.card.to_dict()},
