@@ -92,8 +92,9 @@ def test_short_form_is_one_line_with_the_deciding_fields(card: ScoreCard) -> Non
         ({"split": "train", "data_hash": "f" * 32}, ["split", "data_hash"]),
         ({"ema": False, "truncation": None}, ["ema", "truncation"]),
         ({"precision": "tf32", "resize": "28x28 -> 299x299"}, ["resize", "precision"]),
-        ({"step": 9, "source": "runs/y", "created": "2030-01-01", "ganforge": "9.9"}, []),
-        ({"seed": 1, "device": "cuda:0", "data": "elsewhere", "torch": "3.0"}, []),
+        ({"seed": 1, "latent_seed": None}, ["seed", "latent_seed"]),
+        ({"step": 9, "source": "runs/y", "kind": "checkpoint", "created": "2030-01-01"}, []),
+        ({"device": "cuda:0", "data": "elsewhere", "torch": "3.0", "ganforge": "9.9"}, []),
     ],
 )
 def test_which_fields_change_the_number(
