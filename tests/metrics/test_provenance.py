@@ -115,3 +115,18 @@ def test_precision_names_autocast_and_fp32_scoring_turns_it_off() -> None:
             assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
         assert scoring_precision(cpu) == "bf16"
     assert scoring_precision(cpu) == "fp32"
+
+
+def test_fp32_scoring_turns_tf32_off_and_restores_it() -> None:
+    cuda = torch.device("cuda")  # the flags and this check need no GPU
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        assert scoring_precision(cuda) == "tf32"
+        with fp32_scoring():
+            assert scoring_precision(cuda) == "fp32"
+            assert not torch.backends.cuda.matmul.allow_tf32
+            assert not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32 and scoring_precision(cuda) == "tf32"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
