@@ -78,6 +78,24 @@ def score(fake: Tensor, real: ImageData, data: str) -> dict[str, float]:
     return dict(scores.values)
 
 
+def score_rgb(fake: Tensor, real: ImageData, features: str) -> dict[str, float]:
+    """FID, KID, precision/recall of uint8 ``fake`` in a feature network trained on the
+    folder's classes (NET.pt), and the KL of the fakes' predicted class histogram from
+    the real images' (the folder's classes are far from balanced)."""
+    from ganforge.metrics import RealImages, evaluate, get_extractor
+    from ganforge.metrics.class_coverage import class_histogram, class_kl
+
+    scores = evaluate(
+        fake, RealImages(real.images, real.source, "train"), ("fid", "kid", "pr"),
+        features=features, n=len(fake), progress=False,
+    )  # fmt: skip
+    net = get_extractor(features)
+    fake_logits = torch.cat([net.logits(b) for b in fake.split(1000)]).numpy()
+    real_logits = torch.cat([net.logits(b) for b in torch.from_numpy(real.images).split(1000)])
+    reference = class_histogram(real_logits.numpy())
+    return {**scores.values, "class_kl": class_kl(fake_logits, reference)}
+
+
 def class_accuracy(fake: Tensor, labels: Tensor, data: str) -> float:
     """How often the feature net classifies a sample asked for class k as k."""
     from ganforge.metrics import get_extractor

@@ -97,6 +97,7 @@ def test_unknown_preset_and_bad_toml(tmp_path: Path) -> None:
 def test_eval_features_choices_are_the_metrics_extractors() -> None:
     from ganforge.metrics import EXTRACTORS
 
-    assert cfgmod._CHOICES["eval_features"] == EXTRACTORS
+    assert cfgmod._EXTRACTOR_NAMES == EXTRACTORS
+    cfgmod.validate(TrainConfig(eval_features="runs/emoji-net.pt"))  # a feature network file
     with pytest.raises(ConfigError, match="eval_features"):
         cfgmod.validate(TrainConfig(eval_features="vgg"))

@@ -450,11 +450,20 @@ def _add_featurenet(sub: Any) -> None:
     actions = p.add_subparsers(dest="action", required=True)
     t = actions.add_parser(
         "train",
-        help="train mnist-net or fashion-net",
-        description="Train the small CNN whose features score MNIST-like data.",
+        help="train mnist-net, fashion-net, or a net for a labelled image folder",
+        description="Train the small CNN whose features score generated images: on MNIST-like "
+        "data, or on any image folder with one sub-folder per class (its own scale of scores).",
     )
     t.add_argument(
-        "--data", required=True, help="fashion-mnist (-> fashion-net), mnist-sample or mnist"
+        "--data",
+        required=True,
+        help="fashion-mnist (-> fashion-net), mnist-sample or mnist, or a labelled image folder",
+    )
+    t.add_argument(
+        "--channels", type=int, default=3, choices=(1, 3), help="image folder: 3 or 1 channels"
+    )
+    t.add_argument(
+        "--image-size", type=int, default=32, help="image folder: the net's input size (32)"
     )
     t.add_argument(
         "--data-root", help="where named datasets live (default $GANFORGE_DATA or ./data)"
@@ -472,7 +481,7 @@ def _cmd_featurenet_train(args: argparse.Namespace) -> int:
 
     trained, path = train_feature_net(
         args.data, args.data_root or "", args.epochs, args.out, args.seed,
-        not args.no_download, not args.no_progress,
+        not args.no_download, not args.no_progress, args.channels, args.image_size,
     )  # fmt: skip
     print(
         f"wrote {path} ({trained.name}: test accuracy {trained.test_accuracy:.2%}; "

@@ -109,7 +109,7 @@ class TrainConfig:
     eval_every: int = 0  # steps between evaluations; 0 = never
     eval_samples: int = 10_000  # generated images scored at each evaluation
     eval_metrics: str = "fid"  # comma-separated: fid, kid, pr, dc, classes
-    eval_features: str = "auto"  # auto | inception | mnist-net | fashion-net
+    eval_features: str = "auto"  # auto | inception | mnist-net | fashion-net | PATH.pt
 
     def budget_set(self) -> bool:
         """Whether any training budget is set."""
@@ -129,8 +129,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "grid_mode": ("eval", "train"),
     "on_nan": ("stop", "rollback"),
     "adam_impl": ("auto", "fused", "foreach", "for-loop"),
-    "eval_features": ("auto", "inception", "mnist-net", "fashion-net"),  # metrics.EXTRACTORS
 }
+# metrics.EXTRACTORS, or the path of a feature network file (PATH.pt)
+_EXTRACTOR_NAMES = ("auto", "inception", "mnist-net", "fashion-net")
 _POSITIVE = ("image_size", "channels", "z_dim", "g_features", "d_features", "batch_size", "grid_n")
 _NON_NEGATIVE = (
     "epochs",
@@ -250,6 +251,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         if getattr(cfg, key) not in choices:
             got = getattr(cfg, key)
             raise ConfigError(f"{key} must be one of {', '.join(choices)}, got '{got}'")
+    if cfg.eval_features not in _EXTRACTOR_NAMES and not cfg.eval_features.endswith(".pt"):
+        raise ConfigError(
+            f"eval_features must be one of {', '.join(_EXTRACTOR_NAMES)} or a feature network "
+            f"file NET.pt, got '{cfg.eval_features}'"
+        )
     for key in _POSITIVE:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key} must be positive, got {getattr(cfg, key)}")

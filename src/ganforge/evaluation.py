@@ -71,13 +71,16 @@ def train_feature_net(
     seed: int = 0,
     download: bool = True,
     progress: bool = True,
+    channels: int = 3,
+    size: int = 32,
 ) -> tuple[TrainedNet, Path]:
-    """Train the feature network for ``data`` (fashion-mnist, mnist-sample or mnist); save it."""
-    if data not in _NET_FOR_DATA:
-        raise DataError(f"feature networks train on {', '.join(_NET_FOR_DATA)}, not '{data}'")
-    recipe = _NET_FOR_DATA[data]
+    """Train the feature network for ``data`` (fashion-mnist, mnist-sample or mnist, or a
+    labelled image folder, seen as ``channels`` x ``size`` x ``size``); save it."""
     if epochs < 0:
         raise MetricsError(f"--epochs must be positive, got {epochs}")
+    if data not in _NET_FOR_DATA:
+        return _train_folder_net(data, root, epochs, out, seed, progress, channels, size)
+    recipe = _NET_FOR_DATA[data]
     if data == "mnist-sample":
         sample = load_sample()
         assert sample.labels is not None
@@ -107,6 +110,50 @@ def train_feature_net(
         progress=progress,
     )  # fmt: skip
     return trained, save_featurenet(trained, out or f"{recipe.name}.pt")
+
+
+FOLDER_NET_EPOCHS = 40  # a few thousand images: many passes, each cheap at 32x32
+FOLDER_NET_TEST = 0.15  # share of each class kept out to measure the net's accuracy
+
+
+def _train_folder_net(
+    folder: str, root: str, epochs: int, out: str | Path | None, seed: int, progress: bool,
+    channels: int, size: int,
+) -> tuple[TrainedNet, Path]:  # fmt: skip
+    """A colour (or grey) feature network for a labelled image folder, one sub-folder per
+    class; a fixed share of every class is kept out to test it."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        names = ", ".join(_NET_FOR_DATA)
+        raise DataError(
+            f"feature networks train on {names} or a labelled image folder; '{folder}' is neither"
+        )
+    if size % 8 or size < 16:
+        raise MetricsError(f"--image-size must be a multiple of 8 from 16 up, got {size}")
+    data, _ = load_data(DataSpec(str(path), root, size, channels))
+    if data.labels is None or data.num_classes < 2:
+        raise DataError(
+            f"{path} has no class sub-folders; a feature network learns from labels, so put "
+            "each class's images in a sub-folder of its own"
+        )
+    rng = np.random.default_rng(seed)
+    test_mask = np.zeros(len(data), dtype=bool)
+    for k in range(data.num_classes):
+        members = np.flatnonzero(data.labels == k)
+        n_test = int(round(len(members) * FOLDER_NET_TEST))
+        test_mask[rng.choice(members, size=n_test, replace=False)] = True
+    train = (data.images[~test_mask], data.labels[~test_mask])
+    test = (data.images[test_mask], data.labels[test_mask])
+    name = f"{path.name}-net"
+    trained_on = (
+        f"trained on {len(train[0]):,} images of {path} ({data.num_classes} classes, "
+        f"{channels}x{size}x{size}), tested on the other {len(test[0]):,}"
+    )
+    trained = train_featurenet(
+        name, train, test, data.class_names, trained_on, epochs or FOLDER_NET_EPOCHS,
+        seed=seed, progress=progress, shape=(channels, size, 32 if channels == 3 else 16),
+    )  # fmt: skip
+    return trained, save_featurenet(trained, out or f"{name}.pt")
 
 
 @dataclass(frozen=True)
