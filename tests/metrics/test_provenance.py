@@ -4,6 +4,7 @@ differences change the number."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,8 @@ from ganforge.metrics import (
     which_fields_change_the_number,
 )
 from ganforge.metrics.cache import cache_path, data_hash
+from ganforge.metrics.extractors import file_fingerprint
+from ganforge.metrics.featurenet import FeatureNet, TrainedNet, save_featurenet
 from ganforge.metrics.provenance import scoring_precision
 
 
@@ -64,6 +67,19 @@ def test_a_resize_is_named_with_its_filter(mnist_net: FeatureExtractor, digits: 
     assert card is not None
     assert (card.resize, card.resize_filter) == ("56x56 -> 28x28", "bilinear-antialiased")
     assert (card.kind, card.step, card.ema) == ("images", None, None)  # no origin given
+
+
+def test_a_feature_net_file_is_described_at_its_own_size(
+    tmp_path: Path, digits: np.ndarray
+) -> None:
+    net = FeatureNet(num_classes=2, channels=3, size=32)  # untrained: the card needs no skill
+    path = save_featurenet(
+        TrainedNet(net, "colour-net", ["a", "b"], 0.5, "test"), tmp_path / "c.pt"
+    )
+    card = evaluate(digits[:30], RealImages(digits[30:60]), "fid", str(path), 30).card
+    assert card is not None
+    assert (card.extractor, card.extractor_hash) == (str(path), file_fingerprint(path))
+    assert (card.resize, card.resize_filter) == ("28x28 -> 32x32", "bilinear-antialiased")
 
 
 def test_the_card_round_trips_and_a_short_one_is_refused(card: ScoreCard) -> None:
