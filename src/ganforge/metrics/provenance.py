@@ -1,8 +1,8 @@
 """The score card: how a FID, KID, precision/recall or density/coverage was computed.
 
 A score means little without its card: the same generator scores differently
-with another extractor, another number of samples, other real images or
-truncated latents. Every score ganforge prints or writes carries a
+with another extractor, another number of samples, other real images, other
+seeds or truncated latents. Every score ganforge prints or writes carries a
 :class:`ScoreCard`; two scores may be compared only when their cards agree in
 every field of :data:`CHANGES_THE_NUMBER` (see docs/METRICS.md).
 
@@ -53,7 +53,7 @@ class ScoreCard:
     split: str
     data_hash: str  # hash of the real uint8 array (the one keying the features cache)
     seed: int  # seed of KID's subsets and precision/recall's real subset
-    precision: str  # arithmetic of sampling and feature extraction: fp32 or tf32
+    precision: str  # arithmetic of sampling and feature extraction: fp32, tf32, bf16, fp16
     device: str
     # what was measured
     source: str
@@ -114,7 +114,8 @@ class ScoreCard:
 # comparable. Both seeds are among them: at 2,000 samples another subset of the reals
 # moved precision by 0.11 and other latents moved FID by 3 (docs/METRICS.md). The other
 # fields say what was scored (another step or run is the point of a comparison), where,
-# by which software and when; a different device moves a score by float rounding only.
+# by which software and when; on another device the same fp32 arithmetic differs only in
+# rounding order.
 CHANGES_THE_NUMBER: tuple[str, ...] = (
     "extractor", "extractor_hash", "resize", "resize_filter", "n_real", "n_fake", "split",
     "data_hash", "seed", "precision", "ema", "truncation", "latent_seed",
