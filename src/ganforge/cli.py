@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -383,8 +384,13 @@ def _add_eval(sub: Any) -> None:
         description="Score generated images against real data; print a table, write JSON.",
     )
     p.add_argument(
-        "source", metavar="RUN_OR_CKPT", help="run folder, checkpoint, image folder or .npz"
-    )
+        "source", metavar="RUN_OR_CKPT", nargs="?",
+        help="run folder, checkpoint, image folder or .npz",
+    )  # fmt: skip
+    p.add_argument(
+        "--compare", nargs=2, metavar=("A.json", "B.json"),
+        help="compare two score files; refused when their cards differ in what changes the number",
+    )  # fmt: skip
     p.add_argument(
         "--metrics", default="fid,kid,pr,dc", help="comma-separated: fid,kid,pr,dc,classes"
     )
@@ -401,27 +407,41 @@ def _add_eval(sub: Any) -> None:
         "--batch-size", type=int, default=0, help="images per batch (default: the extractor's)"
     )
     p.add_argument("--seed", type=int, default=0, help="latent and subset seed")
+    p.add_argument("--truncation", type=float, help="truncate a generator's latents to |z| <= T")
+    p.add_argument("--no-ema", action="store_true", help="a generator's trained weights, not EMA")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.add_argument(
         "--out", metavar="FILE.json", help="JSON results (default RUN/eval.json or ./eval.json)"
     )
+    p.add_argument("--json", action="store_true", help="print the JSON report, not the table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ganforge.evaluation import EvalRequest, evaluate_source, format_table
+    from ganforge.evaluation import EvalRequest, compare_scores, evaluate_source, format_table
 
+    if args.compare:
+        if args.source:
+            raise UserError("give either RUN_OR_CKPT to score or --compare A.json B.json")
+        print(compare_scores(*args.compare))
+        return 0
+    if not args.source:
+        raise UserError("give RUN_OR_CKPT to score, or --compare A.json B.json")
     request = EvalRequest(
         source=args.source, metrics=args.metrics, samples=args.samples, data=args.data,
         data_root=args.data_root or "", split=args.split, features=args.features,
         inception_weights=args.inception_weights, download=not args.no_download,
         batch_size=args.batch_size, seed=args.seed, device=args.device,
-        progress=not args.no_progress,
+        progress=not args.no_progress, truncation=args.truncation, ema=not args.no_ema,
     )  # fmt: skip
     report, path = evaluate_source(request, args.out)
-    print(format_table(report))
-    print(f"wrote {path}")
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        print(f"wrote {path}", file=sys.stderr)
+    else:
+        print(format_table(report))
+        print(f"wrote {path}")
     return 0
 
 

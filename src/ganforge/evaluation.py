@@ -27,11 +27,23 @@ from ganforge.data.folder import list_images, load_folder
 from ganforge.data.named import load_named, load_sample
 from ganforge.errors import DataError, MetricsError
 from ganforge.logging import to_uint8
-from ganforge.metrics import EXTRACTORS, RealImages, Scores, evaluate, get_extractor, parse_metrics
+from ganforge.metrics import (
+    EXTRACTORS,
+    FakeOrigin,
+    RealImages,
+    ScoreCard,
+    Scores,
+    differences,
+    evaluate,
+    get_extractor,
+    parse_metrics,
+    which_fields_change_the_number,
+)
 from ganforge.metrics.featurenet import TrainedNet, save_featurenet, train_featurenet
 from ganforge.sampling import load_generator
+from ganforge.training import checkpoint as ckpt
 from ganforge.training.device import resolve_device
-from ganforge.training.run_dir import run_of
+from ganforge.training.run_dir import find_checkpoint, run_of
 
 MNIST_SAMPLE_TRAIN = (
     8000  # mnist-net trains on the first 8,000 digits of the sample, tests on the rest
@@ -161,6 +173,8 @@ class EvalRequest:
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
+    truncation: float | None = None  # latent truncation of a generator; None: untruncated
+    ema: bool = True  # a generator's EMA weights when it has them
 
 
 @dataclass
@@ -246,8 +260,8 @@ def _folder_shape(path: Path) -> tuple[int, int]:
 def _generator_batches(source: str, request: EvalRequest) -> tuple[Iterator[Tensor], Any]:
     """uint8 batches from the generator of a run or checkpoint, and its config."""
     device = resolve_device(request.device)
-    G = load_generator(source, device)  # its EMA weights when it has them
-    latents = G.latents(request.samples, request.seed)
+    G = load_generator(source, device, request.ema)  # its EMA weights when asked and there
+    latents = G.latents(request.samples, request.seed, request.truncation)
     labels = G.labels_for(request.samples)  # conditional: every class in turn
     size = request.batch_size or 1000
 
@@ -267,10 +281,15 @@ def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tupl
     kind = _kind(path)
     fake: Any
     weights = None
+    origin = FakeOrigin(str(path), kind)
     if kind in ("run", "checkpoint"):
         fake, G = _generator_batches(request.source, request)
         cfg = G.cfg
         weights = G.weights
+        origin = dataclasses.replace(
+            origin, step=_step(path), ema=weights == "ema", truncation=request.truncation,
+            latent_seed=request.seed,
+        )  # fmt: skip
         name = cfg.data if request.data is None else request.data
         real = _real(
             request, name, request.data_root or cfg.data_root, (cfg.channels, cfg.image_size)
@@ -280,6 +299,10 @@ def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tupl
         if request.data is None:
             raise MetricsError(
                 f"--data is needed to score a {kind}: name the real data to compare with"
+            )
+        if request.truncation is not None or not request.ema:
+            raise MetricsError(
+                f"--truncation and --no-ema apply to a generator; a {kind} holds images"
             )
         if kind == "npz":
             fake = read_npz(path)
@@ -297,11 +320,20 @@ def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tupl
     scores = evaluate(
         fake, real, request.metrics, extractor, request.samples,
         batch_size=request.batch_size or None, seed=request.seed, progress=request.progress,
+        origin=origin,
     )  # fmt: skip
     if weights is not None:
         scores.extra["generator_weights"] = weights  # "ema" or "G"
     report = EvalReport(scores, str(path), kind, real.name, request.split)
     return report, _write_json(report, Path(out) if out else default_out)
+
+
+def _step(path: Path) -> int | None:
+    """The training step of a run's or checkpoint's generator (None for an export)."""
+    if path.suffix == ".safetensors":
+        return None
+    step = ckpt.load(find_checkpoint(path)).get("position", {}).get("step")
+    return int(step) if step is not None else None
 
 
 def _write_json(report: EvalReport, path: Path) -> Path:
@@ -325,6 +357,7 @@ def format_table(report: EvalReport) -> str:
     lines = [
         f"{report.source} ({report.kind}) vs {report.data} {report.split}: "
         f"{s.n_fake:,} fake / {s.n_real:,} real images, features {s.features}",
+        *([s.card.short()] if s.card else []),
         f"{'metric':<18} value",
     ]
     for key, value in s.values.items():
@@ -334,4 +367,45 @@ def format_table(report: EvalReport) -> str:
         lines.append(f"{_LABELS.get(key, key):<18} {text}")
     cache = "reused" if s.cache_reused else "computed"
     lines.append(f"{'time':<18} {s.seconds:.1f} s (real features {cache})")
+    return "\n".join(lines)
+
+
+def read_scores(path: str | Path) -> tuple[dict[str, float], ScoreCard]:
+    """The metric values and the card of a score file (``ganforge eval``'s JSON report)."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MetricsError(f"cannot read {path} as a score file ({type(exc).__name__})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("metrics"), dict):
+        raise MetricsError(f"{path} is not a score file: give the JSON ganforge eval writes")
+    if not isinstance(report.get("card"), dict):
+        raise MetricsError(f"{path} has no score card; score it again with ganforge eval")
+    return dict(report["metrics"]), ScoreCard.from_dict(report["card"], str(path))
+
+
+def compare_scores(a: str | Path, b: str | Path) -> str:
+    """Both files' scores side by side with how their cards differ; a MetricsError naming the
+    fields when the cards differ in one that changes the number."""
+    (values_a, card_a), (values_b, card_b) = read_scores(a), read_scores(b)
+    diff = differences(card_a, card_b)
+    blocking = which_fields_change_the_number(card_a, card_b)
+    if blocking:
+        named = ", ".join(f"{k} ({diff[k][0]} vs {diff[k][1]})" for k in blocking)
+        raise MetricsError(
+            f"refusing to compare {a} with {b}: their cards differ in {named}, which changes "
+            "the number; score both the same way"
+        )
+    lines = [f"A: {a} {card_a.short()}", f"B: {b} {card_b.short()}"]
+    lines.append(f"{'metric':<18} {'A':>12} {'B':>12} {'B - A':>12}")
+    for key in dict.fromkeys([*values_a, *values_b]):
+        va, vb = values_a.get(key), values_b.get(key)
+        cells = [f"{v:12.5g}" if v is not None else f"{'-':>12}" for v in (va, vb)]
+        delta = f"{vb - va:+12.4g}" if va is not None and vb is not None else f"{'-':>12}"
+        lines.append(f"{_LABELS.get(key, key):<18} {cells[0]} {cells[1]} {delta}")
+    if diff:
+        shown = "; ".join(f"{k} {diff[k][0]} -> {diff[k][1]}" for k in diff)
+        lines.append(f"cards differ only where the number does not change: {shown}")
+    else:
+        lines.append("cards identical")
     return "\n".join(lines)

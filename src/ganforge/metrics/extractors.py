@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ DOMAIN_NETS = {"mnist": "mnist-net", "mnist-sample": "mnist-net", "fashion-mnist
 
 # ITU-R 601-2 luma, as Pillow converts RGB to L.
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+NET_INPUT_FILTER = "bilinear-antialiased"  # how to_net_input resizes
 
 
 class FeatureExtractor(ABC):
@@ -44,11 +46,18 @@ class FeatureExtractor(ABC):
     fingerprint: str  # identifies the weights, so cached statistics follow them
     batch_size: int  # images per forward pass that suits the network on a CPU
     net: nn.Module
+    resize_filter: str = NET_INPUT_FILTER  # for the score card: to_net_input's, by default
 
     @property
     def device(self) -> torch.device:
         """Where the network's weights live."""
         return next(self.net.parameters()).device
+
+    @property
+    def input_size(self) -> int:
+        """The square size images are resized to for the network (its net's ``size``)."""
+        size: Any = self.net.size  # FeatureNet's; a Module attribute to mypy
+        return int(size)
 
     @abstractmethod
     def _forward(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
