@@ -33,8 +33,10 @@ def _add_train(sub: Any) -> None:
         "--batch-size", type=int, help="images per step; under torchrun, the global batch"
     )
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (torchrun)")
-    p.add_argument("--image-size", type=int, help="square side of the training images")
-    p.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB)")
+    p.add_argument(
+        "--image-size", type=int, help="square side of the images (default: from the data)"
+    )
+    p.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB) (default: from the data)")
     p.add_argument("--crop", help="center (crop non-square images) or none (refuse them)")
     p.add_argument("--on-bad-image", help="skip (count and name them) or error")
     p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")

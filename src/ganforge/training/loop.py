@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ganforge import config as cfgmod
 from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
-from ganforge.data import BatchLoader, DataSpec, load_data
+from ganforge.data import BatchLoader, DataSpec, load_data, resolve_shape
 from ganforge.errors import ConfigError, UserError
 from ganforge.logging import RunLogger, info
 from ganforge.losses import build_loss
@@ -170,7 +170,9 @@ class Trainer:
             cfg = dataclasses.replace(cfg, drop_last=True)
         self.device = device = distributed.setup(world, cfg.device, cfg.dist_timeout)
         self.autocast = autocast = autocast_factory(device, cfg.precision)
-        data, notices = load_data(data_spec(cfg))
+        cfg, notices = resolve_shape(cfg)  # channels, image_size 0: chosen from the data
+        data, more = load_data(data_spec(cfg))
+        notices += more
         self.cfg = cfg = with_classes(cfg, data)  # conditional runs: class count from the data
         self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
         torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
