@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -36,6 +37,7 @@ _SPREAD = 12  # a pixel is coloured when its channels differ by more than this (
 _COLOURED_PIXELS = 0.01  # an image is colour when at least this share of its pixels is
 _ORIENTATION = 0x0112  # EXIF orientation; 5-8 turn the image by 90 degrees
 _WHITE = (255, 255, 255)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,16 @@ def _thumbnail(img: Image.Image) -> Image.Image:
     return to_mode(img, 3, _WHITE).resize((THUMB, THUMB), Image.Resampling.BILINEAR)
 
 
+def colour_images(images: np.ndarray) -> np.ndarray:
+    """For uint8 RGB images ``[N, 3, H, W]``: whether each holds colour, bool ``[N]``."""
+    spread = images.max(axis=1).astype(np.int16) - images.min(axis=1)  # [N, H, W]
+    return np.asarray((spread > _SPREAD).mean(axis=(1, 2)) >= _COLOURED_PIXELS)
+
+
 def looks_colour(rgb: Image.Image) -> bool:
     """Whether an RGB image's pixels hold colour (not grey stored as RGB)."""
-    arr = np.asarray(rgb.convert("RGB"), dtype=np.int16)
-    spread = arr.max(axis=2) - arr.min(axis=2)
-    return float((spread > _SPREAD).mean()) >= _COLOURED_PIXELS
+    arr = np.asarray(rgb.convert("RGB")).transpose(2, 0, 1)[None]  # [1, 3, H, W]
+    return bool(colour_images(arr)[0])
 
 
 def colour_of(path: str | Path) -> bool:
@@ -175,8 +182,8 @@ def summarise(
     )  # fmt: skip
 
 
-def sample_files(files: Sequence[Path], n: int, seed: int = 0) -> list[Path]:
-    """At most ``n`` of ``files``, drawn the same way every time, in their order."""
+def sample_files(files: Sequence[T], n: int, seed: int = 0) -> list[T]:
+    """At most ``n`` of ``files`` (or any items), drawn the same way every time, in order."""
     if len(files) <= n:
         return list(files)
     picked = sorted(random.Random(seed).sample(range(len(files)), n))
