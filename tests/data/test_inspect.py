@@ -126,7 +126,7 @@ def test_console_text_names_what_it_found(
     assert f"  {root}/b/bomb.png: too many pixels: possible decompression bomb" in lines
     assert "classes: 2 (a 6, b 3); balance 0.50 (smallest / largest)" in lines
     assert "data: 9 images (RGB, L, P, RGBA), typically 64x64 -> 3 channels, 64 px" in lines
-    assert not any(line.startswith("wrote") for line in lines)
+    assert lines[-1].startswith("inspected in ") and "wrote" not in lines[-1]
     assert not (tmp_path / "inspect.png").exists()
 
 

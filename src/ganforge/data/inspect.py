@@ -18,7 +18,7 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,6 @@ class InspectReport:
     prepare: dict[str, Any]
     sheet: str
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-serialisable values."""
@@ -342,7 +341,7 @@ def inspect(req: InspectRequest) -> InspectReport:
             "min": shorts[0],
             "median": int(statistics.median_low(shorts)),
             "max": shorts[-1],
-        },  # fmt: skip
+        },
         crop=_crop(headers, size, req.crop),
         bad=bad,
         duplicates=_duplicates(items, usable),
@@ -352,7 +351,7 @@ def inspect(req: InspectRequest) -> InspectReport:
             "image_size": size,
             "colour": round(summary.colour, 4),
             "line": line,
-        },  # fmt: skip
+        },
         preset=preset,
         prepare={
             "seconds": round(per_image * len(usable) / items.workers, 1),
@@ -368,7 +367,7 @@ def inspect(req: InspectRequest) -> InspectReport:
             ),
             "command": f"ganforge prepare {req.data or stem} --size {size} --channels "
             f"{channels} --out {stem}-{size}.gfd",
-        },  # fmt: skip
+        },
         sheet=sheet,
         seconds=round(time.perf_counter() - start, 2),
     )
@@ -441,9 +440,9 @@ def _text(r: InspectReport) -> list[str]:
     out.append(f"preset: {p['name']} ({p['why']})")
     q = r.prepare
     out.append(
-        f"prepare: about {q['seconds']:.0f} s with {q['workers']} process(es), "
+        f"prepare: about {q['seconds']:.1f} s with {q['workers']} process(es), "
         f"{q['bytes'] / 2**20:.1f} MB: {q['command']}"
     )
-    if r.sheet:
-        out.append(f"wrote {r.sheet} (a random sample as the model sees it; {r.seconds:.1f} s)")
+    sheet = f"; wrote {r.sheet} (a random sample as the model sees it)" if r.sheet else ""
+    out.append(f"inspected in {r.seconds:.1f} s{sheet}")
     return out

@@ -10,6 +10,7 @@ decoder processes, so this module imports numpy and Pillow only, never torch.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import random
@@ -151,7 +152,7 @@ class ImageSummary:
     height: int  # median height
     short_side: int  # median of the shorter side
     colour: float
-    looked: int  # images whose headers were read
+    looked: int  # files looked at (of a sample: its size, unreadable ones included)
     stored: tuple[int, int] | None = None
     uniform: bool = True  # every image looked at has the same size
 
@@ -205,7 +206,8 @@ def scan_folder(root: str | Path, sample: int = HEADER_SAMPLE) -> FolderScan:
     headers: list[Header] = []
     bad: list[tuple[Path, str]] = []
     colour_mode: list[Path] = []
-    for path in sample_files(listing.files, sample):
+    picked = sample_files(listing.files, sample)
+    for path in picked:
         try:
             header = read_header(path)
         except BadImage as exc:
@@ -226,4 +228,5 @@ def scan_folder(root: str | Path, sample: int = HEADER_SAMPLE) -> FolderScan:
             f"none of the {len(bad)} image files looked at in {name} could be read "
             f"(first: {bad[0][0]}: {bad[0][1]}); point --data at a folder of images"
         )
-    return FolderScan(listing, summarise(name, len(listing.files), headers, colours), bad)
+    summary = summarise(name, len(listing.files), headers, colours)
+    return FolderScan(listing, dataclasses.replace(summary, looked=len(picked)), bad)
