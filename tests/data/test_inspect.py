@@ -14,7 +14,7 @@ from ganforge.cli import main
 from ganforge.data import DataSpec, prepare
 from ganforge.data.decode import decode_image
 from ganforge.data.inspect import InspectRequest, inspect, machine
-from tests.data.fakes import bad_files
+from tests.data.fakes import bad_files, write_jpegs
 
 
 def _noise(rng: np.random.Generator, width: int, height: int) -> Image.Image:
@@ -141,11 +141,12 @@ def test_flags_change_the_choice_and_the_crop(tmp_path: Path) -> None:
 
 def test_parallel_equals_serial(tmp_path: Path) -> None:
     root = _tree(tmp_path / "tree")
+    write_jpegs(root / "c", 150, 20, 24)  # three chunks of files: both processes get some
     serial = inspect(InspectRequest(str(root), workers=1, sheet="")).to_dict()
     parallel = inspect(InspectRequest(str(root), workers=2, sheet="")).to_dict()
     for report in (serial, parallel):
         report.pop("seconds"), report.pop("prepare")
-    assert serial == parallel
+    assert serial == parallel and serial["images"] == 159
 
 
 def test_a_prepared_file_and_a_named_dataset(tmp_path: Path) -> None:
