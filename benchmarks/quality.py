@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from ganforge.config import TrainConfig, load_preset
-from ganforge.data import DataSpec, ImageData, load_data
+from ganforge.data import DataSpec, ImageData, load_data, resolve_shape
 from ganforge.sampling import Generator, load_generator, save_grid
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import train
@@ -183,6 +183,7 @@ def run_entry(
     cfg = load_preset(entry.preset)
     budget = {"minutes": minutes, "epochs": 0, "steps": 0} if entry.timed else {}
     cfg = dataclasses.replace(cfg, data=entry.data, progress=False, **budget, **entry.changes)
+    cfg, _ = resolve_shape(cfg)  # the shape the run trains at, for the real images below
     if train_it:
         train(cfg, out=run)
     state = ckpt.load(find_checkpoint(run))

@@ -34,8 +34,10 @@ def _add_train(sub: Any) -> None:
         "--batch-size", type=int, help="images per step; under torchrun, the global batch"
     )
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (torchrun)")
-    p.add_argument("--image-size", type=int, help="square side of the training images")
-    p.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB)")
+    p.add_argument(
+        "--image-size", type=int, help="square side of the images (default: from the data)"
+    )
+    p.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB) (default: from the data)")
     p.add_argument("--crop", help="center (crop non-square images) or none (refuse them)")
     p.add_argument("--on-bad-image", help="skip (count and name them) or error")
     p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
@@ -224,6 +226,53 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         print(done.report.summary(), file=sys.stderr)
     mb = done.path.stat().st_size / 2**20
     print(f"wrote {done.path}: {done.header.describe()}, {mb:.1f} MB, in {done.seconds:.1f} s")
+    return 0
+
+
+def _add_inspect(sub: Any) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="report on data before training: counts, sizes, bad files, duplicates, choices",
+        description="Look at every image of DATA (a folder, dataset name or .gfd file): modes, "
+        "sizes, aspect ratios, what cropping does, bad files, exact and near duplicates, "
+        "classes, the channels, size and preset training would choose, the prepare time and "
+        "file size; and write a contact sheet of a random sample as the model sees it.",
+    )
+    p.add_argument("data", metavar="DATA", help="image folder, dataset name, or .gfd file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--sheet", default="inspect.png", metavar="PNG", help="contact sheet to write")
+    p.add_argument("--no-sheet", action="store_true", help="write no contact sheet")
+    p.add_argument("--channels", type=int, default=0, choices=(0, 1, 3), help="0: from the data")
+    p.add_argument("--image-size", type=int, default=0, help="0: from the data")
+    p.add_argument("--crop", default="center", choices=("center", "none"))
+    p.add_argument("--background", default="white", help="for transparency: white, black, R,G,B")
+    p.add_argument("--workers", type=int, default=0, help="decoder processes (0: one per core)")
+    p.add_argument("--data-root", default="", help="where named datasets live")
+    p.add_argument("--seed", type=int, default=0, help="which images the contact sheet shows")
+    p.set_defaults(func=_cmd_inspect)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from ganforge.data.inspect import InspectRequest, inspect
+
+    if args.image_size < 0 or args.workers < 0:
+        raise UserError("--image-size and --workers must not be negative")
+    report = inspect(
+        InspectRequest(
+            args.data,
+            args.data_root,
+            args.channels,
+            args.image_size,
+            args.crop,
+            args.background,
+            args.workers,
+            "" if args.no_sheet else args.sheet,
+            args.seed,
+        )  # fmt: skip
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else "\n".join(report.lines()))
     return 0
 
 
@@ -491,8 +540,8 @@ def _cmd_featurenet_train(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Callable[[Any], None]] = [
-    _add_train, _add_sample, _add_export, _add_prepare, _add_datasets, _add_bench, _add_eval,
-    _add_featurenet,
+    _add_train, _add_sample, _add_export, _add_prepare, _add_inspect, _add_datasets, _add_bench,
+    _add_eval, _add_featurenet,
 ]  # fmt: skip
 
 

@@ -35,8 +35,8 @@ class TrainConfig:
     data: str = ""  # "" is the implicit default: full MNIST if on disk, else the bundled sample
     data_root: str = ""  # "" -> $GANFORGE_DATA or ./data
     download: bool = True  # a dataset named explicitly may be downloaded when missing
-    image_size: int = 28
-    channels: int = 1
+    image_size: int = 0  # square side in pixels; 0: from the data (ganforge.data.shape)
+    channels: int = 0  # 1 grey, 3 RGB; 0: from the data
     crop: str = "center"  # center | none
     on_bad_image: str = "skip"  # skip | error
     drop_last: bool = False
@@ -132,8 +132,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 # metrics.EXTRACTORS, or the path of a feature network file (PATH.pt)
 _EXTRACTOR_NAMES = ("auto", "inception", "mnist-net", "fashion-net")
-_POSITIVE = ("image_size", "channels", "z_dim", "g_features", "d_features", "batch_size", "grid_n")
+_POSITIVE = ("z_dim", "g_features", "d_features", "batch_size", "grid_n")
 _NON_NEGATIVE = (
+    "image_size",
     "epochs",
     "steps",
     "minutes",
@@ -305,8 +306,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("beta1", "beta2"):
         if not 0 <= getattr(cfg, key) < 1:
             raise ConfigError(f"{key} must be in [0, 1), got {getattr(cfg, key)}")
-    if cfg.channels not in (1, 3):
-        raise ConfigError(f"channels must be 1 or 3, got {cfg.channels}")
+    if cfg.channels not in (0, 1, 3):
+        raise ConfigError(f"channels must be 1 or 3 (0: from the data), got {cfg.channels}")
     from ganforge.losses import LOSSES
     from ganforge.models import MODELS
 

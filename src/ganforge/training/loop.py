@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ganforge import config as cfgmod
 from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
-from ganforge.data import BatchLoader, DataSpec, load_data
+from ganforge.data import BatchLoader, DataSpec, load_data, resolve_shape
 from ganforge.errors import ConfigError, UserError
 from ganforge.logging import RunLogger, info
 from ganforge.losses import build_loss
@@ -121,10 +121,12 @@ def _total_steps(cfg: TrainConfig, batches: int) -> int | None:
 
 def _resolve_config(
     cfg: TrainConfig | None, resume: str | Path | None, overrides: dict[str, Any]
-) -> tuple[TrainConfig, dict[str, Any] | None, Path | None]:
-    """The config to train with; for a resumed run also its checkpoint and run folder."""
+) -> tuple[TrainConfig, dict[str, Any] | None, Path | None, list[str]]:
+    """The config to train with; for a resumed run also its checkpoint and run folder; the
+    lines that say what the data decided (a new run's channels, size and recipe)."""
     state: dict[str, Any] | None = None
     folder: Path | None = None
+    notices: list[str] = []
     if resume is not None:
         path = run_dir.find_checkpoint(resume)
         state = ckpt.load(path)
@@ -134,10 +136,13 @@ def _resolve_config(
         folder = run_dir.run_of(path)
     else:
         cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
+        cfg, notices = resolve_shape(cfg)  # channels, image_size 0: chosen from the data
+        cfg, recipe = cfgmod.apply_variant(cfg)  # the preset's recipe for such data
+        notices += [recipe] if recipe else []
     cfg = cfgmod.validate(cfg)
     if not cfg.budget_set():
         raise ConfigError("no training budget: give --epochs, --steps or --minutes")
-    return cfg, state, folder
+    return cfg, state, folder, notices
 
 
 class Trainer:
@@ -159,7 +164,7 @@ class Trainer:
         resume: str | Path | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> None:
-        cfg, state, folder = _resolve_config(cfg, resume, overrides or {})
+        cfg, state, folder, notices = _resolve_config(cfg, resume, overrides or {})
         self.world = world = distributed.world_from_env()
         if world.enabled and cfg.batch_size % world.size:
             raise ConfigError(
@@ -170,7 +175,8 @@ class Trainer:
             cfg = dataclasses.replace(cfg, drop_last=True)
         self.device = device = distributed.setup(world, cfg.device, cfg.dist_timeout)
         self.autocast = autocast = autocast_factory(device, cfg.precision)
-        data, notices = load_data(data_spec(cfg))
+        data, more = load_data(data_spec(cfg))
+        notices += more
         self.cfg = cfg = with_classes(cfg, data)  # conditional runs: class count from the data
         self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
         torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
