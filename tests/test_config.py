@@ -111,6 +111,7 @@ def test_a_preset_takes_its_colour_recipe_for_colour_data() -> None:
     assert line.startswith("preset fast-cpu: its colour recipe")
     assert (colour.g_features, colour.d_features, colour.batch_size) == (8, 16, 32)
     assert colour.lr_g == 5e-4 and colour.lr_d == grey.lr_d  # keys it does not name stay
+    assert (colour.r1_gamma, colour.r1_every) == (0.05, 16)
 
 
 def test_what_the_user_chose_beats_the_colour_recipe() -> None:
