@@ -254,9 +254,12 @@ def main() -> None:
     results = []
     if args.rgb and not args.rgb_features:
         parser.error("--rgb needs --rgb-features NET.pt (ganforge featurenet train --data DIR)")
-    for entry in entries(args.mnist, args.rgb):
-        if args.only and entry.name not in args.only:
-            continue
+    chosen = entries(args.mnist, args.rgb)
+    if args.only:  # in the order asked for
+        chosen = sorted(
+            (e for e in chosen if e.name in args.only), key=lambda e: args.only.index(e.name)
+        )
+    for entry in chosen:
         print(f"== {entry.name}", flush=True)
         results.append(
             run_entry(
