@@ -26,7 +26,7 @@ from ganforge import config as cfgmod
 from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
 from ganforge.data import BatchLoader, DataSpec, load_data
-from ganforge.errors import ConfigError, UserError
+from ganforge.errors import ConfigError, DataError, UserError
 from ganforge.logging import RunLogger, info
 from ganforge.losses import build_loss
 from ganforge.models import build_models
@@ -46,6 +46,9 @@ RESUMABLE_CHANGES = {
 RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
 # So may evaluation during training: it reads the generator, never changes it.
 RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}
+# A run may move to another device or machine: the settings tied to the device, and where
+# its data is (the checkpoint's data fingerprint checks that it is the same images).
+RESUMABLE_CHANGES |= {"precision", "channels_last", "adam_impl", "data", "data_root"}
 MAX_ROLLBACKS = 3
 
 
@@ -121,14 +124,15 @@ def _total_steps(cfg: TrainConfig, batches: int) -> int | None:
 
 def _resolve_config(
     cfg: TrainConfig | None, resume: str | Path | None, overrides: dict[str, Any]
-) -> tuple[TrainConfig, dict[str, Any] | None, Path | None]:
-    """The config to train with; for a resumed run also its checkpoint and run folder."""
+) -> tuple[TrainConfig, dict[str, Any] | None, Path | None, str]:
+    """The config to train with; for a resumed run also its checkpoint, its run folder and
+    a note when the checkpoint is not the run's last.pt (see run_dir.load_checkpoint)."""
     state: dict[str, Any] | None = None
     folder: Path | None = None
+    note = ""
     if resume is not None:
-        path = run_dir.find_checkpoint(resume)
-        state = ckpt.load(path)
-        saved = cfgmod.from_dict(state["config"])
+        path, state, note = run_dir.load_checkpoint(resume)
+        saved = cfgmod.from_dict(state["config"], str(path))
         _check_resume_config(saved, overrides)
         cfg = dataclasses.replace(saved, **overrides)
         folder = run_dir.run_of(path)
@@ -137,7 +141,7 @@ def _resolve_config(
     cfg = cfgmod.validate(cfg)
     if not cfg.budget_set():
         raise ConfigError("no training budget: give --epochs, --steps or --minutes")
-    return cfg, state, folder
+    return cfg, state, folder, note
 
 
 class Trainer:
@@ -159,7 +163,8 @@ class Trainer:
         resume: str | Path | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> None:
-        cfg, state, folder = _resolve_config(cfg, resume, overrides or {})
+        overrides = overrides or {}
+        cfg, state, folder, resume_note = _resolve_config(cfg, resume, overrides)
         self.world = world = distributed.world_from_env()
         if world.enabled and cfg.batch_size % world.size:
             raise ConfigError(
@@ -169,8 +174,29 @@ class Trainer:
         if world.enabled and not cfg.drop_last:  # a short last batch cannot be split evenly
             cfg = dataclasses.replace(cfg, drop_last=True)
         self.device = device = distributed.setup(world, cfg.device, cfg.dist_timeout)
-        self.autocast = autocast = autocast_factory(device, cfg.precision)
-        data, notices = load_data(data_spec(cfg))
+        lost: list[str] = []  # what a resumed run could not carry over to this device
+        try:
+            autocast = autocast_factory(device, cfg.precision)
+        except ConfigError as exc:
+            if state is None or "precision" in overrides:
+                raise
+            lost.append(f"precision {cfg.precision} ({str(exc).split(';')[0]}; fp32 now)")
+            cfg = dataclasses.replace(cfg, precision="fp32")
+            autocast = autocast_factory(device, cfg.precision)
+        self.autocast = autocast
+        try:
+            data, notices = load_data(data_spec(cfg))
+        except DataError as exc:
+            if folder is None:
+                raise
+            raise DataError(
+                f"{exc}; if this run's data moved, give its new place: "
+                f"ganforge train --resume {folder} --data PATH"
+            ) from None
+        self.data_fingerprint = ckpt.data_fingerprint(data.images, data.labels)
+        if state is not None:
+            moved = any(k in overrides for k in ("data", "data_root"))
+            notices.append(ckpt.check_same_data(state.get("data"), self.data_fingerprint, moved))
         self.cfg = cfg = with_classes(cfg, data)  # conditional runs: class count from the data
         self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
         torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
@@ -187,8 +213,9 @@ class Trainer:
             )
         self.folder = self._create_folder(out) if folder is None else folder
         if world.is_main:
-            for line in notices:
-                info(line)
+            for line in (resume_note, *notices):
+                if line:
+                    info(line)
 
         if device.type == "cpu":
             torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
@@ -214,12 +241,16 @@ class Trainer:
         self.ckpt_dir = self.folder / "checkpoints"
         self.rollbacks = 0  # on_nan=rollback: how many so far
         if state is not None:
-            self.restore(state)
+            lost += self.restore(state)
         if state is not None and world.is_main:
             info(
                 f"resuming {self.folder} at step {self.pos.step} "
                 f"(epoch {self.pos.epoch}, batch {self.pos.index})"
             )
+            ranks = distributed.rank_count_change(state.get("world_size"), world, cfg.batch_size, G)
+            for line in (ckpt.device_change(state.get("device"), device, lost), ranks):
+                if line:
+                    info(line)
 
     def _create_folder(self, out: str | Path | None) -> Path:
         """A new run's folder with its config.toml, created by rank 0. Every rank learns
@@ -251,19 +282,35 @@ class Trainer:
             "fixed_noise": self.fixed_noise.cpu(),
             "position": dataclasses.asdict(self.pos),
             "rng": ckpt.rng_state(),
+            "device": self.device.type,
+            "world_size": self.world.size,
+            "data": self.data_fingerprint,
             **({"G_ema": ema.model.state_dict(), "ema_updates": ema.updates} if ema else {}),
             **({"augment": augment.state_dict()} if augment else {}),
         }
 
-    def restore(self, saved: dict[str, Any]) -> None:
-        """Put the run back where :meth:`snapshot` (a loaded checkpoint) left it."""
+    def restore(self, saved: dict[str, Any]) -> list[str]:
+        """Put the run back where :meth:`snapshot` (a loaded checkpoint) left it; return what
+        could not be carried over from another device (nothing on the same one)."""
+        lost: list[str] = []
         self.G.load_state_dict(saved["G"])
         self.D.load_state_dict(saved["D"])
-        self.opt_g.load_state_dict(saved["opt_g"])
-        self.opt_d.load_state_dict(saved["opt_d"])
-        self.noise.set_state(saved["noise_rng"].to(self.noise.get_state().device))
-        self.fixed_noise = saved["fixed_noise"].to(self.device)
+        ckpt.load_optimizer(self.opt_g, saved["opt_g"])
+        ckpt.load_optimizer(self.opt_d, saved["opt_d"])
         self.pos = Position(**saved["position"])
+        noise = saved["noise_rng"]
+        if noise.shape == self.noise.get_state().shape:
+            self.noise.set_state(noise)
+        else:  # another device's generator: a new stream, the same after every such resume
+            self.noise.manual_seed((self.cfg.seed + 1) * 1_000_003 + self.pos.step)
+            lost.append("the noise generator's state (reseeded from the seed and the step)")
+        if self.device.type == "cuda" and "cuda" not in saved["rng"]:
+            lost.append("the CUDA random state (the checkpoint has none)")
+        if "cuda" in saved["rng"] and not torch.cuda.is_available():
+            lost.append("the CUDA random states (no GPU here)")
+        self.fixed_noise = saved["fixed_noise"].to(self.device)
+        if self.pos.index >= self.batches:  # drop_last turned on for several ranks
+            self.pos.epoch, self.pos.index = self.pos.epoch + 1, 0
         if self.ema is not None:
             self.ema.model.load_state_dict(saved["G_ema"])
             self.ema.updates = int(saved["ema_updates"])
@@ -271,6 +318,7 @@ class Trainer:
             self.augment.load_state_dict(saved["augment"])
         ckpt.set_rng_state(saved["rng"])
         self.step_fn.d_steps = self.pos.step  # n_critic and lazy regularisers count D steps
+        return lost
 
     def save(self) -> None:
         """Write the current step to last.pt (and the rotating step files) on rank 0; refuse
@@ -346,7 +394,7 @@ class Trainer:
         n = real.shape[0]
         z = torch.randn(n * world.size, cfg.z_dim, device=self.device, generator=self.noise)
         z = z[world.rank * n : (world.rank + 1) * n]
-        stats = self.step_fn(real, z, labels)
+        stats = distributed.mean_over_ranks(self.step_fn(real, z, labels), world, self.device)
         batch_epoch, batch_index = pos.epoch, pos.index
         pos.step += 1
         pos.index += 1
