@@ -143,8 +143,9 @@ def _read(path: Path, map_location: str | torch.device) -> Any:
     if not head:
         raise DamagedCheckpoint(path, "it is empty: a copy or save that wrote nothing")
     if head == _ZIP_MAGIC:  # it began as a checkpoint: cut short or changed since
-        first = (str(failure).strip().splitlines() or [type(failure).__name__])[0][:120]
-        raise DamagedCheckpoint(path, f"cut short or changed since it was written: {first}")
+        raise DamagedCheckpoint(
+            path, f"cut short or changed since it was written: {type(failure).__name__}"
+        )
     raise CheckpointError(f"{path} is not a ganforge checkpoint (unknown format)") from None
 
 

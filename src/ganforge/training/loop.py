@@ -177,10 +177,10 @@ class Trainer:
         lost: list[str] = []  # what a resumed run could not carry over to this device
         try:
             autocast = autocast_factory(device, cfg.precision)
-        except ConfigError as exc:
+        except ConfigError:
             if state is None or "precision" in overrides:
                 raise
-            lost.append(f"precision {cfg.precision} ({str(exc).split(';')[0]}; fp32 now)")
+            lost.append(f"precision {cfg.precision} (not on this {device.type}; fp32 now)")
             cfg = dataclasses.replace(cfg, precision="fp32")
             autocast = autocast_factory(device, cfg.precision)
         self.autocast = autocast
@@ -353,6 +353,7 @@ class Trainer:
         lock = run_dir.RunLock(folder).acquire() if world.is_main else None
         if world.is_main:
             ckpt.remove_stale_temps(self.ckpt_dir)
+            cfgmod.save(cfg, folder / "config.toml")  # a resumed run's, e.g. its data's new place
             info(f"run folder: {folder}   watch it with: tensorboard --logdir {folder / 'tb'}")
         self.logger = RunLogger(folder, enabled=world.is_main)
         self.bar = tqdm(
