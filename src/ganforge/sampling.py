@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -215,14 +214,6 @@ class Generator(nn.Module):
         return to_uint8(images) if uint8 else images
 
 
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-    return any(name.endswith("constants.pkl") or "/code/" in name for name in names)
-
-
 def _from_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     try:
         from safetensors import SafetensorError, safe_open
@@ -255,11 +246,6 @@ def load_generator(
         cfg, weights = cfgmod.from_dict(meta["config"], str(path)), str(meta.get("weights", "G"))
     else:
         file = find_checkpoint(path)
-        if _is_torchscript(file):
-            raise CheckpointError(
-                f"{file} is a TorchScript file; ganforge loads checkpoints and .safetensors "
-                "exports (load TorchScript with torch.jit.load)"
-            )
         saved = ckpt.load(file)
         if "G" not in saved or "config" not in saved:
             raise CheckpointError(f"{file} holds no generator; is it a ganforge checkpoint?")

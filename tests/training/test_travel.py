@@ -19,7 +19,10 @@ from ganforge import config as cfgmod
 from ganforge.config import TrainConfig
 from ganforge.data import load_sample
 from ganforge.errors import DataError
+from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
+from ganforge.training import distributed
+from ganforge.training.distributed import World
 from tests.metrics.conftest import digit_folder
 from tests.training.helpers import tiny
 
@@ -82,6 +85,20 @@ def test_one_rank_to_two_and_back_equals_one_process_without_batchnorm(
         for key, value in a[net].items():
             torch.testing.assert_close(b[net][key], value, rtol=TOLERANCE, atol=1e-5)
     assert b["world_size"] == 1
+
+
+def test_the_rank_count_line_names_batchnorm() -> None:
+    mlp, dcgan = (build_models(tiny(preset))[0] for preset in ("seed-simple", "quick"))
+    two = World(0, 2, 0)
+    assert distributed.rank_count_change(2, two, 64, mlp) == ""  # the same count: no line
+    assert distributed.rank_count_change(0, two, 64, mlp) == ""  # unknown (version 1): none
+    assert distributed.rank_count_change(4, two, 64, mlp) == (
+        "trained on 4 process(es), continuing on 2: the same global batch of 64, 32 images "
+        "per process"
+    )
+    assert distributed.rank_count_change(1, two, 64, dcgan).endswith(
+        "; BatchNorm normalises each process's share (docs/DISTRIBUTED.md)"
+    )
 
 
 # --- another device ---------------------------------------------------------------------

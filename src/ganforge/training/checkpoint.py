@@ -16,6 +16,7 @@ import os
 import pickle
 import random
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -122,6 +123,11 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
 
 def _read(path: Path, map_location: str | torch.device) -> Any:
     """``torch.load(weights_only=True)``, its failures said as what they mean for the file."""
+    if _is_torchscript(path):  # torch.load would hand it to torch.jit.load
+        raise CheckpointError(
+            f"{path} is a TorchScript file; ganforge loads checkpoints and .safetensors "
+            "exports (load TorchScript with torch.jit.load)"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -147,6 +153,15 @@ def _read(path: Path, map_location: str | torch.device) -> Any:
             path, f"cut short or changed since it was written: {type(failure).__name__}"
         )
     raise CheckpointError(f"{path} is not a ganforge checkpoint (unknown format)") from None
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):  # missing, cut or no zip: torch.load says which
+        return False
+    return any(name.endswith("constants.pkl") or "/code/" in name for name in names)
 
 
 def checksum(obj: Any) -> str:

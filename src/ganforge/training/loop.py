@@ -298,7 +298,7 @@ class Trainer:
         ckpt.load_optimizer(self.opt_g, saved["opt_g"])
         ckpt.load_optimizer(self.opt_d, saved["opt_d"])
         self.pos = Position(**saved["position"])
-        noise = saved["noise_rng"]
+        noise = saved["noise_rng"].cpu()
         if noise.shape == self.noise.get_state().shape:
             self.noise.set_state(noise)
         else:  # another device's generator: a new stream, the same after every such resume
@@ -306,7 +306,7 @@ class Trainer:
             lost.append("the noise generator's state (reseeded from the seed and the step)")
         if self.device.type == "cuda" and "cuda" not in saved["rng"]:
             lost.append("the CUDA random state (the checkpoint has none)")
-        if "cuda" in saved["rng"] and not torch.cuda.is_available():
+        if saved.get("device") == "cuda" and not torch.cuda.is_available():
             lost.append("the CUDA random states (no GPU here)")
         self.fixed_noise = saved["fixed_noise"].to(self.device)
         if self.pos.index >= self.batches:  # drop_last turned on for several ranks
@@ -422,7 +422,7 @@ class Trainer:
         if self.cfg.on_nan == "rollback" and last.is_file() and self.rollbacks < MAX_ROLLBACKS:
             self.rollbacks += 1
             bad_step = self.pos.step
-            self.restore(ckpt.load(last, self.device))
+            self.restore(ckpt.load(last))
             for opt in (self.opt_g, self.opt_d):
                 for group in opt.param_groups:
                     group["lr"] *= 0.5
