@@ -296,8 +296,11 @@ def _validate_quality(cfg: TrainConfig) -> None:
 
 
 def save(cfg: TrainConfig, path: str | Path) -> None:
-    """Write the full config as TOML."""
-    Path(path).write_text(tomli_w.dumps(cfg.to_dict()))
+    """Write the full config as TOML, replacing the file atomically (a resume rewrites it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(tomli_w.dumps(cfg.to_dict()))
+    tmp.replace(path)
 
 
 # Fields renamed since configs were first saved, old name -> new name: a config saved by an

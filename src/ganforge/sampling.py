@@ -23,10 +23,9 @@ from ganforge import config as cfgmod
 from ganforge.animation import write_animation
 from ganforge.config import TrainConfig
 from ganforge.errors import CheckpointError, UserError
-from ganforge.logging import grid_image, save_png, to_uint8
+from ganforge.logging import grid_image, info, save_png, to_uint8
 from ganforge.models import build_models
-from ganforge.training import checkpoint as ckpt
-from ganforge.training.run_dir import find_checkpoint
+from ganforge.training.run_dir import load_checkpoint
 
 Labels = int | Sequence[int] | Tensor | None
 LATENT_RECIPE = (
@@ -245,8 +244,9 @@ def load_generator(
         state, meta = _from_safetensors(path)
         cfg, weights = cfgmod.from_dict(meta["config"], str(path)), str(meta.get("weights", "G"))
     else:
-        file = find_checkpoint(path)
-        saved = ckpt.load(file)
+        file, saved, note = load_checkpoint(path)  # a damaged last.pt: the newest intact one
+        if note:
+            info(note)
         if "G" not in saved or "config" not in saved:
             raise CheckpointError(f"{file} holds no generator; is it a ganforge checkpoint?")
         cfg = cfgmod.from_dict(saved["config"], str(file))

@@ -245,12 +245,14 @@ def test_a_damaged_last_pt_is_named_and_resume_falls_back(
     assert code == 2 and len(err) == 1 and "not a ganforge checkpoint" not in err[0]
     assert err[0].startswith(f"ganforge: error: {folder / 'last.pt'} is damaged (")
     assert err[0].endswith("; use another checkpoint")
+    code, err = _in_process(capsys, "sample", "run", "--grid", "g.png")  # the run: falls back
+    assert code == 0 and f"using {folder / 'step0000004.pt'} (step 4)" in err[0]
     done = _ganforge("train", "--resume", "run", "--steps", "8", "--no-progress")
     lines = [line for line in done.stderr.splitlines() if "is damaged" in line]
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"{folder / 'last.pt'} is damaged (")
     assert (
-        f": resuming from {folder / 'step0000004.pt'} (step 4), the newest intact checkpoint; "
+        f": using {folder / 'step0000004.pt'} (step 4), the newest intact checkpoint; "
         "skipped step0000006.pt (the same file)"
     ) in lines[0]
     assert "resuming run at step 4" in done.stderr
@@ -269,8 +271,8 @@ def test_a_last_pt_copied_half_way_falls_back_to_the_periodic_file_it_copied(
     capsys.readouterr()
     train(resume=run, overrides={"steps": 5})
     err = capsys.readouterr().err
-    assert f"resuming from {run / 'checkpoints' / 'step0000004.pt'} (step 4)" in err
-    assert "skipped" not in err.split("resuming from")[1].splitlines()[0]
+    assert f"using {run / 'checkpoints' / 'step0000004.pt'} (step 4)" in err
+    assert "skipped" not in err.split(": using ")[1].splitlines()[0]
 
 
 # --- a run folder that moves ------------------------------------------------------------

@@ -87,7 +87,7 @@ def load_checkpoint(path: str | Path) -> tuple[Path, dict[str, Any], str]:
         also = f"; skipped {', '.join(skipped)}" if skipped else ""
         step = state.get("position", {}).get("step", "?")
         return candidate, state, (
-            f"{problem}: resuming from {candidate} (step {step}), the newest intact "
+            f"{problem}: using {candidate} (step {step}), the newest intact "
             f"checkpoint{also}"
         )  # fmt: skip
     raise RunDirError(
