@@ -156,9 +156,10 @@ def test_a_checkpoint_written_on_cuda_resumes_on_the_cpu(
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_to_cpu_and_back_sample_the_same_images(tmp_path: Path) -> None:
     run = train(tiny("quick", steps=4, ckpt_every=0, device="cuda"), out=tmp_path / "run")
-    on_gpu = load_generator(run, device="cuda").sample(16, uint8=False)
-    on_cpu = load_generator(run, device="cpu").sample(16, uint8=False)
-    torch.testing.assert_close(on_gpu, on_cpu, rtol=0, atol=1e-4)
+    gpu, cpu = load_generator(run, device="cuda"), load_generator(run, device="cpu")
+    on_gpu, on_cpu = gpu.sample(16, uint8=False), cpu.sample(16, uint8=False)
+    torch.testing.assert_close(on_gpu, on_cpu, rtol=0, atol=1e-2)  # cuDNN convolves in TF32
+    assert (gpu.sample(16).int() - cpu.sample(16).int()).abs().max() <= 1
     train(resume=run, overrides={"steps": 6, "device": "cpu"})
     assert ckpt.load(run / "checkpoints" / "last.pt")["device"] == "cpu"
     train(resume=run, overrides={"steps": 8, "device": "cuda"})

@@ -48,7 +48,7 @@ RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
 RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}
 # A run may move to another device or machine: the settings tied to the device, and where
 # its data is (the checkpoint's data fingerprint checks that it is the same images).
-RESUMABLE_CHANGES |= {"precision", "channels_last", "adam_impl", "data", "data_root"}
+RESUMABLE_CHANGES |= {"precision", "channels_last", "adam_impl", "data", "data_root", "download"}
 MAX_ROLLBACKS = 3
 
 
