@@ -174,29 +174,9 @@ class Trainer:
         if world.enabled and not cfg.drop_last:  # a short last batch cannot be split evenly
             cfg = dataclasses.replace(cfg, drop_last=True)
         self.device = device = distributed.setup(world, cfg.device, cfg.dist_timeout)
-        lost: list[str] = []  # what a resumed run could not carry over to this device
-        try:
-            autocast = autocast_factory(device, cfg.precision)
-        except ConfigError:
-            if state is None or "precision" in overrides:
-                raise
-            lost.append(f"precision {cfg.precision} (not on this {device.type}; fp32 now)")
-            cfg = dataclasses.replace(cfg, precision="fp32")
-            autocast = autocast_factory(device, cfg.precision)
-        self.autocast = autocast
-        try:
-            data, notices = load_data(data_spec(cfg))
-        except DataError as exc:
-            if folder is None:
-                raise
-            raise DataError(
-                f"{exc}; if this run's data moved, give its new place: "
-                f"ganforge train --resume {folder} --data PATH"
-            ) from None
-        self.data_fingerprint = ckpt.data_fingerprint(data.images, data.labels)
-        if state is not None:
-            moved = any(k in overrides for k in ("data", "data_root"))
-            notices.append(ckpt.check_same_data(state.get("data"), self.data_fingerprint, moved))
+        cfg, lost = _precision_here(cfg, device, state is not None and "precision" not in overrides)
+        self.autocast = autocast = autocast_factory(device, cfg.precision)
+        data, notices = load_data(data_spec(cfg))
         self.cfg = cfg = with_classes(cfg, data)  # conditional runs: class count from the data
         self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
         torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
@@ -211,6 +191,10 @@ class Trainer:
                 f"batch_size {cfg.batch_size} is larger than the {len(data)} images "
                 "and drop_last is on"
             )
+        self.data_fingerprint = ckpt.data_fingerprint(data.images, data.labels)
+        if state is not None:
+            moved = any(k in overrides for k in ("data", "data_root"))
+            notices.append(ckpt.check_same_data(state.get("data"), self.data_fingerprint, moved))
         self.folder = self._create_folder(out) if folder is None else folder
         if world.is_main:
             for line in (resume_note, *notices):
@@ -243,14 +227,14 @@ class Trainer:
         if state is not None:
             lost += self.restore(state)
         if state is not None and world.is_main:
-            info(
-                f"resuming {self.folder} at step {self.pos.step} "
-                f"(epoch {self.pos.epoch}, batch {self.pos.index})"
-            )
             ranks = distributed.rank_count_change(state.get("world_size"), world, cfg.batch_size, G)
             for line in (ckpt.device_change(state.get("device"), device, lost), ranks):
                 if line:
                     info(line)
+            info(
+                f"resuming {self.folder} at step {self.pos.step} "
+                f"(epoch {self.pos.epoch}, batch {self.pos.index})"
+            )
 
     def _create_folder(self, out: str | Path | None) -> Path:
         """A new run's folder with its config.toml, created by rank 0. Every rank learns
@@ -395,8 +379,9 @@ class Trainer:
         n = real.shape[0]
         z = torch.randn(n * world.size, cfg.z_dim, device=self.device, generator=self.noise)
         z = z[world.rank * n : (world.rank + 1) * n]
-        stats = distributed.mean_over_ranks(self.step_fn(real, z, labels), world, self.device)
+        stats = self.step_fn(real, z, labels)
         batch_epoch, batch_index = pos.epoch, pos.index
+        stats = distributed.mean_over_ranks(stats, world, self.device)  # the global batch's
         pos.step += 1
         pos.index += 1
         if pos.index == self.batches:
@@ -422,7 +407,7 @@ class Trainer:
         if self.cfg.on_nan == "rollback" and last.is_file() and self.rollbacks < MAX_ROLLBACKS:
             self.rollbacks += 1
             bad_step = self.pos.step
-            self.restore(ckpt.load(last))
+            self.restore(ckpt.load(last, self.device))
             for opt in (self.opt_g, self.opt_d):
                 for group in opt.param_groups:
                     group["lr"] *= 0.5
@@ -489,9 +474,32 @@ def train(
     ``resume`` (a run folder or checkpoint) continues that run; ``overrides`` may
     then change only its budget.
     """
-    trainer = Trainer(cfg, out, resume, overrides)
+    try:
+        trainer = Trainer(cfg, out, resume, overrides)
+    except DataError as exc:
+        if resume is None or "--data" in str(exc):
+            raise
+        raise DataError(
+            f"{exc}; if this run's data moved, give its new place: "
+            f"ganforge train --resume {resume} --data PATH"
+        ) from None
     trainer.run()
     return trainer.folder
+
+
+def _precision_here(
+    cfg: TrainConfig, device: torch.device, resumed: bool
+) -> tuple[TrainConfig, list[str]]:
+    """A resumed run's config with fp32 where this device lacks its saved precision, and a
+    note saying so; a new run's config (or a precision asked for now) as it is."""
+    try:
+        autocast_factory(device, cfg.precision)
+    except ConfigError:
+        if not resumed:
+            raise
+        note = f"precision {cfg.precision} (not on this {device.type}; fp32 now)"
+        return dataclasses.replace(cfg, precision="fp32"), [note]
+    return cfg, []
 
 
 def _non_finite_network(G: nn.Module, D: nn.Module) -> str:
