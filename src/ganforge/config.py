@@ -339,10 +339,40 @@ def _validate_quality(cfg: TrainConfig) -> None:
 
 
 def save(cfg: TrainConfig, path: str | Path) -> None:
-    """Write the full config as TOML."""
-    Path(path).write_text(tomli_w.dumps(cfg.to_dict()))
+    """Write the full config as TOML, replacing the file atomically (a resume rewrites it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(tomli_w.dumps(cfg.to_dict()))
+    tmp.replace(path)
+
+
+# Fields renamed since configs were first saved, old name -> new name: a config saved by an
+# older ganforge is read under the new names (docs/RELIABILITY.md, "another ganforge version").
+RENAMED: dict[str, str] = {}
 
 
 def from_dict(values: dict[str, Any], where: str = "checkpoint") -> TrainConfig:
-    """Rebuild a config saved with :meth:`TrainConfig.to_dict`."""
-    return apply(TrainConfig(), values, where)
+    """Rebuild a config saved with :meth:`TrainConfig.to_dict`, by this or an older ganforge:
+    renamed fields are read under their new names, fields added since take their defaults
+    and fields since removed are dropped, each said in one line."""
+    known: dict[str, Any] = {}
+    notes: list[str] = []
+    for key, value in values.items():
+        new = RENAMED.get(key, key)
+        if new not in _FIELD_TYPES:
+            notes.append(f"'{key}' is no longer a setting: ignored")
+            continue
+        if new != key:
+            notes.append(f"'{key}' is now '{new}'")
+        known[new] = value
+    added = [key for key in field_names() if key not in known]
+    if added:
+        defaults = TrainConfig()
+        notes.append(
+            "new since it was saved: " + ", ".join(f"{k}={getattr(defaults, k)!r}" for k in added)
+        )
+    if notes:
+        from ganforge.logging import info
+
+        info(f"{where}: its config comes from another ganforge version: {'; '.join(notes)}")
+    return apply(TrainConfig(), known, where)

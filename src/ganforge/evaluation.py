@@ -291,9 +291,16 @@ def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tupl
             latent_seed=request.seed,
         )  # fmt: skip
         name = cfg.data if request.data is None else request.data
-        real = _real(
-            request, name, request.data_root or cfg.data_root, (cfg.channels, cfg.image_size)
-        )
+        try:
+            real = _real(
+                request, name, request.data_root or cfg.data_root, (cfg.channels, cfg.image_size)
+            )
+        except DataError as exc:
+            if request.data is not None:
+                raise
+            raise DataError(
+                f"{exc}; if the run's data moved, give its new place: --data PATH"
+            ) from None
         default_out = (path if kind == "run" else run_of(path)) / "eval.json"
     else:
         if request.data is None:
