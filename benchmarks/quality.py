@@ -184,7 +184,7 @@ def run_entry(
     budget = {"minutes": minutes, "epochs": 0, "steps": 0} if entry.timed else {}
     cfg = dataclasses.replace(cfg, data=entry.data, progress=False, **budget, **entry.changes)
     cfg, _ = resolve_shape(cfg)  # the shape the run trains at, for the real images below
-    if train_it:
+    if train_it and not (run / "checkpoints" / "last.pt").exists():  # a finished run is kept
         train(cfg, out=run)
     state = ckpt.load(find_checkpoint(run))
     position = state["position"]

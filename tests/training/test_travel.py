@@ -88,7 +88,10 @@ def test_one_rank_to_two_and_back_equals_one_process_without_batchnorm(
 
 
 def test_the_rank_count_line_names_batchnorm() -> None:
-    mlp, dcgan = (build_models(tiny(preset))[0] for preset in ("seed-simple", "quick"))
+    mlp, dcgan = (
+        build_models(tiny(preset, channels=1, image_size=28))[0]
+        for preset in ("seed-simple", "quick")
+    )
     two = World(0, 2, 0)
     assert distributed.rank_count_change(2, two, 64, mlp) == ""  # the same count: no line
     assert distributed.rank_count_change(0, two, 64, mlp) == ""  # unknown (version 1): none
