@@ -65,6 +65,24 @@ class RunLogger:
         self._jsonl.write(json.dumps({"step": step, **values}) + "\n")
         self._jsonl.flush()
 
+    def record(
+        self,
+        step: int,
+        scalars: dict[str, float],
+        fields: dict[str, Any] | None = None,
+        texts: dict[str, str] | None = None,
+    ) -> None:
+        """Scalars and texts (markdown) to TensorBoard, and one metrics.jsonl line holding the
+        scalars with other JSON ``fields`` beside them (a score with its card)."""
+        if not self.enabled:
+            return
+        for key, value in scalars.items():
+            self._writer.add_scalar(key, value, step)
+        for tag, text in (texts or {}).items():
+            self._writer.add_text(tag, text, step)
+        self._jsonl.write(json.dumps({"step": step, **scalars, **(fields or {})}) + "\n")
+        self._jsonl.flush()
+
     def grids(self, image_step: int, step: int, fake: Tensor, real: Tensor) -> None:
         """Real and fake grids (make_grid normalize=True, as the tutorial) and a fake grid PNG."""
         if not self.enabled:
