@@ -108,8 +108,8 @@ def memorisation_report(
     feature space of ``extractor`` when one is given; keyed by space."""
     report = {"pixels": memorisation(train, heldout, samples)}
     if extractor is not None:
-        feats = [_embed(extractor, images) for images in (train, heldout, samples)]
-        report[extractor.name] = memorisation(*feats, space=extractor.name)
+        train_f, heldout_f, samples_f = (_embed(extractor, x) for x in (train, heldout, samples))
+        report[extractor.name] = memorisation(train_f, heldout_f, samples_f, extractor.name)
     return report
 
 
