@@ -63,6 +63,24 @@ class RunLogger:
         self._jsonl.write(json.dumps({"step": step, **values}) + "\n")
         self._jsonl.flush()
 
+    def board(self, step: int, values: dict[str, float]) -> None:
+        """Log scalars to TensorBoard only (no metrics.jsonl line)."""
+        if self.enabled:
+            for key, value in values.items():
+                self._writer.add_scalar(key, value, step)
+
+    def text(self, step: int, tag: str, text: str) -> None:
+        """A TensorBoard text entry, written out at once."""
+        if self.enabled:
+            self._writer.add_text(tag, text, step)
+            self._writer.flush()
+
+    def record(self, step: int, values: dict[str, Any]) -> None:
+        """One JSON line of any values in metrics.jsonl."""
+        if self.enabled:
+            self._jsonl.write(json.dumps({"step": step, **values}) + "\n")
+            self._jsonl.flush()
+
     def grids(self, image_step: int, step: int, fake: Tensor, real: Tensor) -> None:
         """Real and fake grids (make_grid normalize=True, as the tutorial) and a fake grid PNG."""
         if not self.enabled:

@@ -20,6 +20,7 @@ seconds on a CPU.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,8 @@ from ganforge.errors import MetricsError
 from ganforge.metrics.extractors import FeatureExtractor
 
 Points = np.ndarray | Tensor
-_CHUNK = 512  # query rows per distance block: 512 x 10,000 float32 is 20 MB
+_CHUNK = 512  # query rows per distance block
+_REF_CHUNK = 2048  # reference rows converted to float at once: 2048 x 64 x 64 x 3 is 100 MB
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Memorisation:
 def as_points(x: Points) -> Tensor:
     """Images ``[N, C, H, W]`` (uint8 0..255 become [0, 1]) or features ``[N, D]`` as float32
     rows ``[N, D]``."""
-    t = torch.as_tensor(x)
+    t = torch.as_tensor(np.asarray(x)) if isinstance(x, np.ndarray) else x
     if t.ndim < 2 or len(t) == 0:
         raise MetricsError(f"need a non-empty batch of images or feature rows, got {list(t.shape)}")
     t = t.float().div(255.0) if t.dtype == torch.uint8 else t.float()
@@ -62,17 +64,23 @@ def as_points(x: Points) -> Tensor:
 
 def nearest_distances(queries: Points, reference: Points, chunk: int = _CHUNK) -> Tensor:
     """L2 distance from each row of ``queries`` ``[M, ...]`` to its nearest row of
-    ``reference`` ``[N, ...]``: ``[M]``, computed ``chunk`` query rows at a time."""
-    q, r = as_points(queries), as_points(reference)
-    if q.shape[1] != r.shape[1]:
-        raise MetricsError(
-            f"queries have {q.shape[1]} values per item, the reference {r.shape[1]}; "
-            "compare images of one shape (or features of one extractor)"
-        )
-    r = r.to(q.device)
-    return torch.cat(
-        [torch.cdist(q[i : i + chunk], r).min(dim=1).values for i in range(0, len(q), chunk)]
-    )
+    ``reference`` ``[N, ...]``: ``[M]``. Blocks of ``chunk`` queries against
+    ``_REF_CHUNK`` reference rows, each converted to float when used, so a uint8
+    reference stays uint8 in memory."""
+    q = as_points(queries)
+    n_ref = len(reference)
+    nearest = torch.full((len(q),), math.inf, device=q.device)
+    for start in range(0, n_ref, _REF_CHUNK):
+        r = as_points(reference[start : start + _REF_CHUNK]).to(q.device)
+        if r.shape[1] != q.shape[1]:
+            raise MetricsError(
+                f"queries have {q.shape[1]} values per item, the reference {r.shape[1]}; "
+                "compare images of one shape (or features of one extractor)"
+            )
+        for i in range(0, len(q), chunk):
+            block = torch.cdist(q[i : i + chunk], r).min(dim=1).values
+            nearest[i : i + chunk] = torch.minimum(nearest[i : i + chunk], block)
+    return nearest
 
 
 def memorisation_ratio(sample_nearest: Tensor, heldout_nearest: Tensor) -> float:

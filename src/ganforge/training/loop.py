@@ -26,6 +26,7 @@ from ganforge import config as cfgmod
 from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
 from ganforge.data import BatchLoader, DataSpec, load_data
+from ganforge.data.split import holdout_split
 from ganforge.errors import ConfigError, UserError
 from ganforge.logging import RunLogger, info
 from ganforge.losses import build_loss
@@ -34,13 +35,14 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training import distributed, run_dir
 from ganforge.training.device import autocast_factory, choose_threads
 from ganforge.training.evaluation import PeriodicEval
+from ganforge.training.health import TrainingUnhealthy, make_monitor
 from ganforge.training.quality import make_augment, make_ema, with_classes
 from ganforge.training.steps import StepOptions, build_step
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
 RESUMABLE_CHANGES = {
     "epochs", "steps", "minutes", "progress", "log_every", "ckpt_every", "keep_last", "device",
-    "on_nan", "dist_timeout", "decode_workers", "max_memory_mb",
+    "on_nan", "dist_timeout", "decode_workers", "max_memory_mb", "health", "health_every",
 }  # fmt: skip
 # Speed settings that leave the arithmetic as it was may change too.
 RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
@@ -175,8 +177,9 @@ class Trainer:
         self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
         torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
         self.G, self.D = G, D = build_models(cfg)  # raises before anything is written
+        trained, heldout = holdout_split(data, cfg.holdout, cfg.seed)  # holdout 0: (data, None)
         self.loader = BatchLoader(
-            data, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
+            trained, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
             cfg.max_memory_mb,
         )  # fmt: skip
         self.batches = len(self.loader)
@@ -220,6 +223,10 @@ class Trainer:
                 f"resuming {self.folder} at step {self.pos.step} "
                 f"(epoch {self.pos.epoch}, batch {self.pos.index})"
             )
+        shown = ema.model if ema is not None else G  # the G that grids and samples show
+        fixed = (self.fixed_noise, self.fixed_labels)
+        self.health = make_monitor(cfg, shown, {"D": D, "G": G}, fixed, trained, heldout, autocast)
+        self.health = self.health if world.is_main else None  # rank 0 watches; all ranks stop
 
     def _create_folder(self, out: str | Path | None) -> Path:
         """A new run's folder with its config.toml, created by rank 0. Every rank learns
@@ -318,7 +325,9 @@ class Trainer:
         with _StopSignal() as stop:
             try:
                 while not distributed.any_rank(
-                    _budget_reached(cfg, self.pos, self.batches) or stop.requested,
+                    _budget_reached(cfg, self.pos, self.batches)
+                    or stop.requested
+                    or bool(self.health and self.health.stop_reason),
                     world,
                     self.device,
                 ):
@@ -335,6 +344,12 @@ class Trainer:
         if stop.requested and world.is_main:
             info(
                 f"stopped at step {self.pos.step}; continue with: ganforge train --resume {folder}"
+            )
+        if self.health and self.health.stop_reason:
+            raise TrainingUnhealthy(
+                f"health = stop: stopped at step {self.pos.step} on '{self.health.stop_reason}' "
+                f"and saved {self.ckpt_dir / 'last.pt'}; continue with: ganforge train --resume "
+                f"{folder} --set health=warn"
             )
 
     def step(self) -> None:
@@ -361,6 +376,8 @@ class Trainer:
         pos.elapsed += time.perf_counter() - t0
         self.bar.update(1)
         self.log_step(stats, real, batch_epoch, batch_index)
+        if self.health is not None:
+            self.health.observe(pos.step, stats, self.logger)
         if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
             self.save()
         self.evaluate()
