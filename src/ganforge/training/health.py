@@ -35,7 +35,6 @@ The thresholds (docs/guide-health.md explains each):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
