@@ -11,9 +11,10 @@ keeps references to the statistics' tensors: no computation and no sync.
 Each condition has a name and a patience, the number of checks in a row it must
 hold before it is reported. A report is one console line (what it means, what to
 try), a TensorBoard text entry and scalar ``health/NAME`` (1 when raised, 0 when it
-clears) and a record in metrics.jsonl. A condition is reported once per episode:
-again only after a check where it did not hold. With ``health = "stop"`` the first
-report also asks the loop to stop: it saves the checkpoint and exits with the reason.
+clears) and a record in metrics.jsonl. A condition is reported once per episode: again
+only after it was absent for 4 checks in a row (the episode cleared). With
+``health = "stop"`` the first report also asks the loop to stop: it saves the
+checkpoint and exits with the reason.
 
 The thresholds (docs/guide-health.md explains each):
 
@@ -58,6 +59,7 @@ MEMO_EVERY = 10  # memorisation probes are 10 times rarer than checks (they read
 D_WINS_GAP = 0.9  # D(x) about 0.95 and D(G(z)) about 0.05: logit margins beyond +-3
 D_WINS_CHECKS = 5  # the span: 4 check intervals (200 steps at health_every = 50)
 COLLAPSE_RATIO = 0.1
+CLEAR_CHECKS = 4  # checks in a row without it before an episode ends
 OPENING = 500  # steps in which D leads and G's images spread out from near-constant
 MEMORISING_RATIO = 0.5
 LOSS_LIMIT = 100.0  # losses start at about 1 (bce: 0.69 and 1.39 at chance, hinge: 1 and 2)
@@ -128,7 +130,8 @@ CONDITIONS = {
 class _Episode:
     """How many checks in a row a condition has held, and whether it was reported."""
 
-    run: int = 0
+    run: int = 0  # checks in a row it held
+    quiet: int = 0  # checks in a row it did not
     active: bool = False
 
 
@@ -287,13 +290,13 @@ class HealthMonitor:
     def _judge(self, name: str, holds: bool, detail: str, step: int, logger: RunLogger) -> None:
         episode, condition = self.episodes[name], CONDITIONS[name]
         if not holds:
-            episode.run = 0
-            if episode.active:
+            episode.run, episode.quiet = 0, episode.quiet + 1
+            if episode.active and episode.quiet >= CLEAR_CHECKS:
                 episode.active = False
                 logger.board(step, {f"health/{name}": 0.0})
                 logger.record(step, {"health": name, "status": "cleared"})
             return
-        episode.run += 1
+        episode.run, episode.quiet = episode.run + 1, 0
         if episode.active or episode.run < condition.patience:
             return
         episode.active = True
