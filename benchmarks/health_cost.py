@@ -88,7 +88,8 @@ def main() -> None:
     ratios = [w / o for o, w in zip(per_step["off"], per_step["warn"], strict=True)]
     monitor = sum(spent) / (args.rounds * BLOCK) * 1000
     control = " (control: both off)" if args.control else ""
-    print(f"fast-cpu, MNIST sample, holdout {holdout}, {args.rounds} rounds of {BLOCK} steps{control}")
+    rounds = f"{args.rounds} rounds of {BLOCK} steps"
+    print(f"fast-cpu, MNIST sample, holdout {holdout}, {rounds}{control}")
     print(f"health=off : {step_off:.2f} ms/step (median of blocks)")
     print(f"health=warn: {step_warn:.2f} ms/step (median of blocks)")
     print(f"warn / off per round: median {statistics.median(ratios):.3f}")

@@ -197,6 +197,7 @@ def test_the_monitor_changes_no_number_of_the_run(tmp_path: Path) -> None:
 def test_holdout_keeps_images_out_of_training(tmp_path: Path) -> None:
     from ganforge.data import ImageData
     from ganforge.data.split import holdout_split
+    from ganforge.errors import ConfigError
 
     images = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
     data = ImageData(images, np.arange(100))
@@ -208,3 +209,20 @@ def test_holdout_keeps_images_out_of_training(tmp_path: Path) -> None:
     assert again is not None and np.array_equal(again.images, held.images)  # by seed alone
     other = holdout_split(data, 0.1, 1)[1]
     assert other is not None and not np.array_equal(other.images, held.images)
+    with pytest.raises(ConfigError, match="keeps 0 out of training"):
+        holdout_split(data, 0.001, 0)
+
+
+def test_settings_are_checked_and_health_may_change_on_resume(tmp_path: Path) -> None:
+    from ganforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="health must be one of off, warn, stop"):
+        train(_small(health="loud"), out=tmp_path / "a")
+    with pytest.raises(ConfigError, match=r"holdout must be in \[0, 1\)"):
+        train(_small(holdout=1.0), out=tmp_path / "b")
+    with pytest.raises(ConfigError, match="health_every must be positive"):
+        train(_small(health_every=0), out=tmp_path / "c")
+    run = train(_small(steps=4), out=tmp_path / "run")
+    train(resume=run, overrides={"steps": 8, "health": "off", "health_every": 2})
+    with pytest.raises(ConfigError, match="cannot resume with changed settings: holdout"):
+        train(resume=run, overrides={"steps": 12, "holdout": 0.1})

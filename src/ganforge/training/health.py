@@ -155,6 +155,7 @@ class HealthMonitor:
         heldout: np.ndarray | None = None,
         adaptive_augment: bool = False,
         seed: int = 0,
+        num_classes: int = 0,
     ) -> None:
         self.mode, self.every, self.sample = mode, every, sample
         self.networks = networks  # {"D": D, "G": G}: their gradient norms after a step
@@ -175,9 +176,10 @@ class HealthMonitor:
             noise = torch.Generator().manual_seed(seed + 4)  # not the run's: it draws none
             self.memo_noise = torch.randn(MEMO_SAMPLES, fixed_noise.shape[1], generator=noise)
             self.memo_noise = self.memo_noise.to(fixed_noise.device)
-            classes = int(fixed_labels.max()) + 1 if fixed_labels is not None else 0
-            self.memo_labels = (
-                torch.arange(MEMO_SAMPLES, device=fixed_noise.device) % classes if classes else None
+            self.memo_labels = (  # conditional runs: every class equally often
+                torch.arange(MEMO_SAMPLES, device=fixed_noise.device) % num_classes
+                if num_classes
+                else None
             )
 
     def observe(self, step: int, stats: dict[str, Tensor], logger: RunLogger) -> None:
@@ -356,4 +358,5 @@ def make_monitor(
         cfg.health, cfg.health_every, sampler(shown, autocast), networks, *fixed, train.images,
         None if heldout is None else heldout.images,
         adaptive_augment=bool(cfg.augment) and cfg.augment_target > 0, seed=cfg.seed,
+        num_classes=cfg.num_classes if cfg.conditional else 0,
     )  # fmt: skip
