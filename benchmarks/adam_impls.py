@@ -10,6 +10,7 @@ import time
 import torch
 
 from ganforge.config import load_preset
+from ganforge.data import resolve_shape
 from ganforge.models import build_models
 
 
@@ -28,7 +29,8 @@ def main() -> None:
     """Print ms per step for fused, foreach and for-loop Adam on seed-simple and seed-dcgan."""
     torch.set_num_threads(1)
     for preset, steps in (("seed-simple", 2000), ("seed-dcgan", 20)):
-        params = [p for net in build_models(load_preset(preset)) for p in net.parameters()]
+        cfg, _ = resolve_shape(load_preset(preset))  # on MNIST
+        params = [p for net in build_models(cfg) for p in net.parameters()]
         for p in params:
             p.grad = torch.randn_like(p)
         count = sum(p.numel() for p in params)

@@ -21,12 +21,13 @@ import time
 import torch
 
 from ganforge.config import TrainConfig, load_preset
+from ganforge.data import resolve_shape
 from ganforge.losses import build_loss
 from ganforge.models import build_models
 from ganforge.training.quality import make_augment, make_ema
 from ganforge.training.steps import GANStep
 
-BASE = dataclasses.replace(load_preset("fast-cpu"), minutes=0.0)
+BASE = dataclasses.replace(resolve_shape(load_preset("fast-cpu"))[0], minutes=0.0)  # MNIST
 CANDIDATES: dict[str, dict[str, object]] = {
     "fast-cpu (dcgan28 W16/32, b64, EMA)": {},
     "  no EMA": {"ema_decay": 0.0},

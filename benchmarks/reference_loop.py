@@ -15,7 +15,7 @@ import torch
 
 from ganforge.bench_reference import reference_steps
 from ganforge.config import load_preset
-from ganforge.data import load_sample
+from ganforge.data import load_sample, resolve_shape
 from ganforge.training.device import resolve_device
 
 
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    cfg = load_preset(args.preset)
+    cfg, _ = resolve_shape(load_preset(args.preset))  # the sample's shape
     device = resolve_device(args.device)
     sample = load_sample()
     steps = reference_steps(cfg, sample.images, sample.labels, device, cfg.seed)

@@ -16,13 +16,14 @@ from typing import Any
 
 from ganforge.bench import bench
 from ganforge.config import load_preset, validate
+from ganforge.data import resolve_shape
 from ganforge.models import build_models
 from ganforge.training.device import choose_threads
 
 
 def variants(preset: str, compile: bool) -> dict[str, dict[str, Any]]:
     """One config change per fast path, turning it off (or the thread count the other way)."""
-    cfg = validate(load_preset(preset))
+    cfg, _ = resolve_shape(validate(load_preset(preset)))  # the bench's data: the MNIST sample
     threads = choose_threads(0, list(build_models(cfg)))
     out: dict[str, dict[str, Any]] = {
         "D not frozen in G step": {"freeze_d": False},

@@ -15,9 +15,10 @@ from ganforge.bench_reference import (
     check_supported,
     reference_steps,
 )
-from ganforge.config import TrainConfig, load_preset
+from ganforge.config import TrainConfig
 from ganforge.errors import ConfigError
 from ganforge.models import build_models
+from tests.training.helpers import on_mnist
 
 
 def test_dataset_serves_pil_images_through_the_transforms() -> None:
@@ -38,8 +39,7 @@ def test_dataset_serves_pil_images_through_the_transforms() -> None:
 
 
 def test_reference_dcgan_has_ganforges_shapes_plus_a_sigmoid() -> None:
-    cfg = load_preset("seed-dcgan")
-    G, D = build_models(cfg)
+    G, D = build_models(on_mnist("seed-dcgan"))
     ref_d, ref_g = _dcgan_discriminator(1, 64), _dcgan_generator(100, 1, 64)
     shapes = [tuple(p.shape) for p in ref_d.parameters()]
     assert shapes == [tuple(p.shape) for p in D.parameters()]
@@ -51,7 +51,7 @@ def test_reference_dcgan_has_ganforges_shapes_plus_a_sigmoid() -> None:
 
 
 def test_reference_loop_trains_with_the_last_short_batch() -> None:
-    cfg = TrainConfig(model="mlp", image_size=28, z_dim=8, g_features=16, d_features=8,
+    cfg = TrainConfig(model="mlp", image_size=28, channels=1, z_dim=8, g_features=16, d_features=8,
                       batch_size=4)  # fmt: skip
     images = np.random.default_rng(0).integers(0, 256, (10, 1, 28, 28), dtype=np.uint8)
     steps = reference_steps(cfg, images, None, torch.device("cpu"))
@@ -59,7 +59,7 @@ def test_reference_loop_trains_with_the_last_short_batch() -> None:
 
 
 def test_only_seed_programs_have_a_reference() -> None:
-    check_supported(load_preset("seed-simple"))
-    check_supported(load_preset("seed-dcgan"))
+    check_supported(on_mnist("seed-simple"))
+    check_supported(on_mnist("seed-dcgan"))
     with pytest.raises(ConfigError, match="dcgan at 28 pixels"):
-        check_supported(load_preset("quick"))
+        check_supported(on_mnist("quick"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,38 @@ def test_unknown_preset_and_bad_toml(tmp_path: Path) -> None:
 def test_eval_features_choices_are_the_metrics_extractors() -> None:
     from ganforge.metrics import EXTRACTORS
 
-    assert cfgmod._CHOICES["eval_features"] == EXTRACTORS
+    assert cfgmod._EXTRACTOR_NAMES == EXTRACTORS
+    cfgmod.validate(TrainConfig(eval_features="runs/emoji-net.pt"))  # a feature network file
     with pytest.raises(ConfigError, match="eval_features"):
         cfgmod.validate(TrainConfig(eval_features="vgg"))
+
+
+def test_a_preset_takes_its_colour_recipe_for_colour_data() -> None:
+    grey = cfgmod.load_preset("fast-cpu")
+    assert cfgmod.apply_variant(grey) == (grey, "")  # grey data: the preset as it is
+    colour, line = cfgmod.apply_variant(dataclasses.replace(grey, channels=3))
+    assert line.startswith("preset fast-cpu: its colour recipe")
+    assert (colour.g_features, colour.d_features, colour.batch_size) == (8, 16, 32)
+    assert colour.lr_g == 5e-4 and colour.lr_d == grey.lr_d  # keys it does not name stay
+    assert (colour.r1_gamma, colour.r1_every) == (0.05, 16)
+
+
+def test_what_the_user_chose_beats_the_colour_recipe() -> None:
+    asked = dataclasses.replace(cfgmod.load_preset("fast-cpu"), channels=3, batch_size=100)
+    colour, _ = cfgmod.apply_variant(asked)
+    assert colour.batch_size == 100 and colour.g_features == 8
+
+
+def test_no_preset_or_none_with_a_colour_table_changes_nothing() -> None:
+    plain = TrainConfig(channels=3)
+    assert cfgmod.apply_variant(plain) == (plain, "")
+    seed = dataclasses.replace(cfgmod.load_preset("seed-dcgan"), channels=3)
+    assert cfgmod.apply_variant(seed) == (seed, "")  # the tutorial's recipe is kept exactly
+
+
+@pytest.mark.parametrize("name", cfgmod.preset_names())
+def test_every_preset_table_holds_valid_keys(name: str) -> None:
+    _, tables = cfgmod._preset_values(name)
+    for kind, table in tables.items():
+        values = {k: v for k, v in table.items() if k != "note"}
+        cfgmod.validate(cfgmod.apply(cfgmod.load_preset(name), values, f"{name} [{kind}]"))

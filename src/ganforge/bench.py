@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge.bench_reference import check_supported, reference_steps
 from ganforge.config import TrainConfig, apply, validate
-from ganforge.data import BatchLoader, DataSpec, load_data, load_sample
+from ganforge.data import BatchLoader, DataSpec, load_data, load_sample, resolve_shape
 from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES
 from ganforge.models import build_models
@@ -230,6 +230,7 @@ def bench(
     """
     if steps < 1 or warmup < 0 or windows < 1:
         raise ConfigError("bench needs --steps >= 1, --warmup >= 0 and --windows >= 1")
+    cfg, _ = resolve_shape(dataclasses.replace(cfg, data="mnist-sample"))  # the data timed on
     if vs_reference:
         check_supported(cfg)
     windows = min(windows, steps)

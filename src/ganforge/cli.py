@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,8 +34,10 @@ def _add_train(sub: Any) -> None:
         "--batch-size", type=int, help="images per step; under torchrun, the global batch"
     )
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (torchrun)")
-    p.add_argument("--image-size", type=int, help="square side of the training images")
-    p.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB)")
+    p.add_argument(
+        "--image-size", type=int, help="square side of the images (default: from the data)"
+    )
+    p.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB) (default: from the data)")
     p.add_argument("--crop", help="center (crop non-square images) or none (refuse them)")
     p.add_argument("--on-bad-image", help="skip (count and name them) or error")
     p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
@@ -226,6 +229,53 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_inspect(sub: Any) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="report on data before training: counts, sizes, bad files, duplicates, choices",
+        description="Look at every image of DATA (a folder, dataset name or .gfd file): modes, "
+        "sizes, aspect ratios, what cropping does, bad files, exact and near duplicates, "
+        "classes, the channels, size and preset training would choose, the prepare time and "
+        "file size; and write a contact sheet of a random sample as the model sees it.",
+    )
+    p.add_argument("data", metavar="DATA", help="image folder, dataset name, or .gfd file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--sheet", default="inspect.png", metavar="PNG", help="contact sheet to write")
+    p.add_argument("--no-sheet", action="store_true", help="write no contact sheet")
+    p.add_argument("--channels", type=int, default=0, choices=(0, 1, 3), help="0: from the data")
+    p.add_argument("--image-size", type=int, default=0, help="0: from the data")
+    p.add_argument("--crop", default="center", choices=("center", "none"))
+    p.add_argument("--background", default="white", help="for transparency: white, black, R,G,B")
+    p.add_argument("--workers", type=int, default=0, help="decoder processes (0: one per core)")
+    p.add_argument("--data-root", default="", help="where named datasets live")
+    p.add_argument("--seed", type=int, default=0, help="which images the contact sheet shows")
+    p.set_defaults(func=_cmd_inspect)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from ganforge.data.inspect import InspectRequest, inspect
+
+    if args.image_size < 0 or args.workers < 0:
+        raise UserError("--image-size and --workers must not be negative")
+    report = inspect(
+        InspectRequest(
+            args.data,
+            args.data_root,
+            args.channels,
+            args.image_size,
+            args.crop,
+            args.background,
+            args.workers,
+            "" if args.no_sheet else args.sheet,
+            args.seed,
+        )  # fmt: skip
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else "\n".join(report.lines()))
+    return 0
+
+
 def _add_datasets(sub: Any) -> None:
     p = sub.add_parser("datasets", help="list the named datasets and where each is found")
     p.add_argument("--data-root", default="", help="where named datasets live")
@@ -383,8 +433,13 @@ def _add_eval(sub: Any) -> None:
         description="Score generated images against real data; print a table, write JSON.",
     )
     p.add_argument(
-        "source", metavar="RUN_OR_CKPT", help="run folder, checkpoint, image folder or .npz"
-    )
+        "source", metavar="RUN_OR_CKPT", nargs="?",
+        help="run folder, checkpoint, image folder or .npz",
+    )  # fmt: skip
+    p.add_argument(
+        "--compare", nargs=2, metavar=("A.json", "B.json"),
+        help="compare two score files; refused when their cards differ in what changes the number",
+    )  # fmt: skip
     p.add_argument(
         "--metrics", default="fid,kid,pr,dc", help="comma-separated: fid,kid,pr,dc,classes"
     )
@@ -401,27 +456,41 @@ def _add_eval(sub: Any) -> None:
         "--batch-size", type=int, default=0, help="images per batch (default: the extractor's)"
     )
     p.add_argument("--seed", type=int, default=0, help="latent and subset seed")
+    p.add_argument("--truncation", type=float, help="truncate a generator's latents to |z| <= T")
+    p.add_argument("--no-ema", action="store_true", help="a generator's trained weights, not EMA")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.add_argument(
         "--out", metavar="FILE.json", help="JSON results (default RUN/eval.json or ./eval.json)"
     )
+    p.add_argument("--json", action="store_true", help="print the JSON report, not the table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ganforge.evaluation import EvalRequest, evaluate_source, format_table
+    from ganforge.evaluation import EvalRequest, compare_scores, evaluate_source, format_table
 
+    if args.compare:
+        if args.source:
+            raise UserError("give either RUN_OR_CKPT to score or --compare A.json B.json")
+        print(compare_scores(*args.compare))
+        return 0
+    if not args.source:
+        raise UserError("give RUN_OR_CKPT to score, or --compare A.json B.json")
     request = EvalRequest(
         source=args.source, metrics=args.metrics, samples=args.samples, data=args.data,
         data_root=args.data_root or "", split=args.split, features=args.features,
         inception_weights=args.inception_weights, download=not args.no_download,
         batch_size=args.batch_size, seed=args.seed, device=args.device,
-        progress=not args.no_progress,
+        progress=not args.no_progress, truncation=args.truncation, ema=not args.no_ema,
     )  # fmt: skip
     report, path = evaluate_source(request, args.out)
-    print(format_table(report))
-    print(f"wrote {path}")
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        print(f"wrote {path}", file=sys.stderr)
+    else:
+        print(format_table(report))
+        print(f"wrote {path}")
     return 0
 
 
@@ -430,11 +499,20 @@ def _add_featurenet(sub: Any) -> None:
     actions = p.add_subparsers(dest="action", required=True)
     t = actions.add_parser(
         "train",
-        help="train mnist-net or fashion-net",
-        description="Train the small CNN whose features score MNIST-like data.",
+        help="train mnist-net, fashion-net, or a net for a labelled image folder",
+        description="Train the small CNN whose features score generated images: on MNIST-like "
+        "data, or on any image folder with one sub-folder per class (its own scale of scores).",
     )
     t.add_argument(
-        "--data", required=True, help="fashion-mnist (-> fashion-net), mnist-sample or mnist"
+        "--data",
+        required=True,
+        help="fashion-mnist (-> fashion-net), mnist-sample or mnist, or a labelled image folder",
+    )
+    t.add_argument(
+        "--channels", type=int, default=3, choices=(1, 3), help="image folder: 3 or 1 channels"
+    )
+    t.add_argument(
+        "--image-size", type=int, default=32, help="image folder: the net's input size (32)"
     )
     t.add_argument(
         "--data-root", help="where named datasets live (default $GANFORGE_DATA or ./data)"
@@ -452,7 +530,7 @@ def _cmd_featurenet_train(args: argparse.Namespace) -> int:
 
     trained, path = train_feature_net(
         args.data, args.data_root or "", args.epochs, args.out, args.seed,
-        not args.no_download, not args.no_progress,
+        not args.no_download, not args.no_progress, args.channels, args.image_size,
     )  # fmt: skip
     print(
         f"wrote {path} ({trained.name}: test accuracy {trained.test_accuracy:.2%}; "
@@ -462,8 +540,8 @@ def _cmd_featurenet_train(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Callable[[Any], None]] = [
-    _add_train, _add_sample, _add_export, _add_prepare, _add_datasets, _add_bench, _add_eval,
-    _add_featurenet,
+    _add_train, _add_sample, _add_export, _add_prepare, _add_inspect, _add_datasets, _add_bench,
+    _add_eval, _add_featurenet,
 ]  # fmt: skip
 
 

@@ -35,8 +35,8 @@ class TrainConfig:
     data: str = ""  # "" is the implicit default: full MNIST if on disk, else the bundled sample
     data_root: str = ""  # "" -> $GANFORGE_DATA or ./data
     download: bool = True  # a dataset named explicitly may be downloaded when missing
-    image_size: int = 28
-    channels: int = 1
+    image_size: int = 0  # square side in pixels; 0: from the data (ganforge.data.shape)
+    channels: int = 0  # 1 grey, 3 RGB; 0: from the data
     crop: str = "center"  # center | none
     on_bad_image: str = "skip"  # skip | error
     drop_last: bool = False
@@ -112,7 +112,7 @@ class TrainConfig:
     eval_every: int = 0  # steps between evaluations; 0 = never
     eval_samples: int = 10_000  # generated images scored at each evaluation
     eval_metrics: str = "fid"  # comma-separated: fid, kid, pr, dc, classes
-    eval_features: str = "auto"  # auto | inception | mnist-net | fashion-net
+    eval_features: str = "auto"  # auto | inception | mnist-net | fashion-net | PATH.pt
 
     def budget_set(self) -> bool:
         """Whether any training budget is set."""
@@ -133,13 +133,12 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "on_nan": ("stop", "rollback"),
     "health": ("off", "warn", "stop"),
     "adam_impl": ("auto", "fused", "foreach", "for-loop"),
-    "eval_features": ("auto", "inception", "mnist-net", "fashion-net"),  # metrics.EXTRACTORS
 }
-_POSITIVE = (
-    "image_size", "channels", "z_dim", "g_features", "d_features", "batch_size", "grid_n",
-    "health_every",
-)  # fmt: skip
+# metrics.EXTRACTORS, or the path of a feature network file (PATH.pt)
+_EXTRACTOR_NAMES = ("auto", "inception", "mnist-net", "fashion-net")
+_POSITIVE = ("z_dim", "g_features", "d_features", "batch_size", "grid_n", "health_every")
 _NON_NEGATIVE = (
+    "image_size",
     "epochs",
     "steps",
     "minutes",
@@ -225,13 +224,49 @@ def _read_toml(text: str, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where} is not valid TOML: {exc}") from None
 
 
-def load_preset(name: str) -> TrainConfig:
-    """The config of a named preset."""
+# A preset may hold a recipe per kind of data: a table of keys that replace the preset's
+# own when the data is of that kind (``[colour]``: 3 channels, once the data decided them).
+VARIANTS = ("colour",)
+
+
+def _preset_values(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A preset's flat keys and its per-data tables."""
     if name not in preset_names():
         raise ConfigError(f"unknown preset '{name}'; choose one of: {', '.join(preset_names())}")
     text = resources.files("ganforge.presets").joinpath(f"{name}.toml").read_text()
     values = _read_toml(text, f"preset {name}")
+    tables = {k: values.pop(k) for k in VARIANTS if isinstance(values.get(k), dict)}
+    return values, tables
+
+
+def load_preset(name: str) -> TrainConfig:
+    """The config of a named preset (its recipe for the data it is given comes from
+    :func:`apply_variant` once the data's channels are known)."""
+    values, _ = _preset_values(name)
     return apply(TrainConfig(), {**values, "preset": name}, f"preset {name}")
+
+
+def _variant_of(cfg: TrainConfig) -> str:
+    """The kind of data ``cfg`` trains on, as a preset's tables name it ('' for grey)."""
+    return "colour" if cfg.channels == 3 else ""
+
+
+def apply_variant(cfg: TrainConfig) -> tuple[TrainConfig, str]:
+    """``cfg`` with its preset's recipe for this kind of data, and a line saying so ('' when
+    the preset has none). Keys whose value differs from the preset's own were chosen by
+    the user (a file, a flag, ``--set``) and stay as they are."""
+    kind = _variant_of(cfg)
+    if not cfg.preset or not kind or cfg.preset not in preset_names():
+        return cfg, ""
+    _, tables = _preset_values(cfg.preset)
+    if kind not in tables:
+        return cfg, ""
+    base = load_preset(cfg.preset)
+    table = dict(tables[kind])
+    note = str(table.pop("note", ""))
+    changes = {k: v for k, v in table.items() if getattr(cfg, k) == getattr(base, k)}
+    cfg = apply(cfg, changes, f"preset {cfg.preset} [{kind}]")
+    return cfg, f"preset {cfg.preset}: its {kind} recipe" + (f" ({note})" if note else "")
 
 
 def load_file(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
@@ -257,6 +292,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         if getattr(cfg, key) not in choices:
             got = getattr(cfg, key)
             raise ConfigError(f"{key} must be one of {', '.join(choices)}, got '{got}'")
+    if cfg.eval_features not in _EXTRACTOR_NAMES and not cfg.eval_features.endswith(".pt"):
+        raise ConfigError(
+            f"eval_features must be one of {', '.join(_EXTRACTOR_NAMES)} or a feature network "
+            f"file NET.pt, got '{cfg.eval_features}'"
+        )
     for key in _POSITIVE:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key} must be positive, got {getattr(cfg, key)}")
@@ -270,8 +310,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("beta1", "beta2", "holdout"):
         if not 0 <= getattr(cfg, key) < 1:
             raise ConfigError(f"{key} must be in [0, 1), got {getattr(cfg, key)}")
-    if cfg.channels not in (1, 3):
-        raise ConfigError(f"channels must be 1 or 3, got {cfg.channels}")
+    if cfg.channels not in (0, 1, 3):
+        raise ConfigError(f"channels must be 1 or 3 (0: from the data), got {cfg.channels}")
     from ganforge.losses import LOSSES
     from ganforge.models import MODELS
 
@@ -303,10 +343,40 @@ def _validate_quality(cfg: TrainConfig) -> None:
 
 
 def save(cfg: TrainConfig, path: str | Path) -> None:
-    """Write the full config as TOML."""
-    Path(path).write_text(tomli_w.dumps(cfg.to_dict()))
+    """Write the full config as TOML, replacing the file atomically (a resume rewrites it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(tomli_w.dumps(cfg.to_dict()))
+    tmp.replace(path)
+
+
+# Fields renamed since configs were first saved, old name -> new name: a config saved by an
+# older ganforge is read under the new names (docs/RELIABILITY.md, "another ganforge version").
+RENAMED: dict[str, str] = {}
 
 
 def from_dict(values: dict[str, Any], where: str = "checkpoint") -> TrainConfig:
-    """Rebuild a config saved with :meth:`TrainConfig.to_dict`."""
-    return apply(TrainConfig(), values, where)
+    """Rebuild a config saved with :meth:`TrainConfig.to_dict`, by this or an older ganforge:
+    renamed fields are read under their new names, fields added since take their defaults
+    and fields since removed are dropped, each said in one line."""
+    known: dict[str, Any] = {}
+    notes: list[str] = []
+    for key, value in values.items():
+        new = RENAMED.get(key, key)
+        if new not in _FIELD_TYPES:
+            notes.append(f"'{key}' is no longer a setting: ignored")
+            continue
+        if new != key:
+            notes.append(f"'{key}' is now '{new}'")
+        known[new] = value
+    added = [key for key in field_names() if key not in known]
+    if added:
+        defaults = TrainConfig()
+        notes.append(
+            "new since it was saved: " + ", ".join(f"{k}={getattr(defaults, k)!r}" for k in added)
+        )
+    if notes:
+        from ganforge.logging import info
+
+        info(f"{where}: its config comes from another ganforge version: {'; '.join(notes)}")
+    return apply(TrainConfig(), known, where)

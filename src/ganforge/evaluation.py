@@ -27,11 +27,23 @@ from ganforge.data.folder import list_images, load_folder
 from ganforge.data.named import load_named, load_sample
 from ganforge.errors import DataError, MetricsError
 from ganforge.logging import to_uint8
-from ganforge.metrics import EXTRACTORS, RealImages, Scores, evaluate, get_extractor, parse_metrics
+from ganforge.metrics import (
+    EXTRACTORS,
+    FakeOrigin,
+    RealImages,
+    ScoreCard,
+    Scores,
+    differences,
+    evaluate,
+    get_extractor,
+    parse_metrics,
+    which_fields_change_the_number,
+)
 from ganforge.metrics.featurenet import TrainedNet, save_featurenet, train_featurenet
 from ganforge.sampling import load_generator
+from ganforge.training import checkpoint as ckpt
 from ganforge.training.device import resolve_device
-from ganforge.training.run_dir import run_of
+from ganforge.training.run_dir import find_checkpoint, run_of
 
 MNIST_SAMPLE_TRAIN = (
     8000  # mnist-net trains on the first 8,000 digits of the sample, tests on the rest
@@ -59,13 +71,16 @@ def train_feature_net(
     seed: int = 0,
     download: bool = True,
     progress: bool = True,
+    channels: int = 3,
+    size: int = 32,
 ) -> tuple[TrainedNet, Path]:
-    """Train the feature network for ``data`` (fashion-mnist, mnist-sample or mnist); save it."""
-    if data not in _NET_FOR_DATA:
-        raise DataError(f"feature networks train on {', '.join(_NET_FOR_DATA)}, not '{data}'")
-    recipe = _NET_FOR_DATA[data]
+    """Train the feature network for ``data`` (fashion-mnist, mnist-sample or mnist, or a
+    labelled image folder, seen as ``channels`` x ``size`` x ``size``); save it."""
     if epochs < 0:
         raise MetricsError(f"--epochs must be positive, got {epochs}")
+    if data not in _NET_FOR_DATA:
+        return _train_folder_net(data, root, epochs, out, seed, progress, channels, size)
+    recipe = _NET_FOR_DATA[data]
     if data == "mnist-sample":
         sample = load_sample()
         assert sample.labels is not None
@@ -97,6 +112,50 @@ def train_feature_net(
     return trained, save_featurenet(trained, out or f"{recipe.name}.pt")
 
 
+FOLDER_NET_EPOCHS = 40  # a few thousand images: many passes, each cheap at 32x32
+FOLDER_NET_TEST = 0.15  # share of each class kept out to measure the net's accuracy
+
+
+def _train_folder_net(
+    folder: str, root: str, epochs: int, out: str | Path | None, seed: int, progress: bool,
+    channels: int, size: int,
+) -> tuple[TrainedNet, Path]:  # fmt: skip
+    """A colour (or grey) feature network for a labelled image folder, one sub-folder per
+    class; a fixed share of every class is kept out to test it."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        names = ", ".join(_NET_FOR_DATA)
+        raise DataError(
+            f"feature networks train on {names} or a labelled image folder; '{folder}' is neither"
+        )
+    if size % 8 or size < 16:
+        raise MetricsError(f"--image-size must be a multiple of 8 from 16 up, got {size}")
+    data, _ = load_data(DataSpec(str(path), root, size, channels))
+    if data.labels is None or data.num_classes < 2:
+        raise DataError(
+            f"{path} has no class sub-folders; a feature network learns from labels, so put "
+            "each class's images in a sub-folder of its own"
+        )
+    rng = np.random.default_rng(seed)
+    test_mask = np.zeros(len(data), dtype=bool)
+    for k in range(data.num_classes):
+        members = np.flatnonzero(data.labels == k)
+        n_test = int(round(len(members) * FOLDER_NET_TEST))
+        test_mask[rng.choice(members, size=n_test, replace=False)] = True
+    train = (data.images[~test_mask], data.labels[~test_mask])
+    test = (data.images[test_mask], data.labels[test_mask])
+    name = f"{path.name}-net"
+    trained_on = (
+        f"trained on {len(train[0]):,} images of {path} ({data.num_classes} classes, "
+        f"{channels}x{size}x{size}), tested on the other {len(test[0]):,}"
+    )
+    trained = train_featurenet(
+        name, train, test, data.class_names, trained_on, epochs or FOLDER_NET_EPOCHS,
+        seed=seed, progress=progress, shape=(channels, size, 32 if channels == 3 else 16),
+    )  # fmt: skip
+    return trained, save_featurenet(trained, out or f"{name}.pt")
+
+
 @dataclass(frozen=True)
 class EvalRequest:
     """What ``ganforge eval`` scores, against what, and how."""
@@ -114,6 +173,8 @@ class EvalRequest:
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
+    truncation: float | None = None  # latent truncation of a generator; None: untruncated
+    ema: bool = True  # a generator's EMA weights when it has them
 
 
 @dataclass
@@ -199,8 +260,8 @@ def _folder_shape(path: Path) -> tuple[int, int]:
 def _generator_batches(source: str, request: EvalRequest) -> tuple[Iterator[Tensor], Any]:
     """uint8 batches from the generator of a run or checkpoint, and its config."""
     device = resolve_device(request.device)
-    G = load_generator(source, device)  # its EMA weights when it has them
-    latents = G.latents(request.samples, request.seed)
+    G = load_generator(source, device, request.ema)  # its EMA weights when asked and there
+    latents = G.latents(request.samples, request.seed, request.truncation)
     labels = G.labels_for(request.samples)  # conditional: every class in turn
     size = request.batch_size or 1000
 
@@ -220,19 +281,35 @@ def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tupl
     kind = _kind(path)
     fake: Any
     weights = None
+    origin = FakeOrigin(str(path), kind)
     if kind in ("run", "checkpoint"):
         fake, G = _generator_batches(request.source, request)
         cfg = G.cfg
         weights = G.weights
+        origin = dataclasses.replace(
+            origin, step=_step(path), ema=weights == "ema", truncation=request.truncation,
+            latent_seed=request.seed,
+        )  # fmt: skip
         name = cfg.data if request.data is None else request.data
-        real = _real(
-            request, name, request.data_root or cfg.data_root, (cfg.channels, cfg.image_size)
-        )
+        try:
+            real = _real(
+                request, name, request.data_root or cfg.data_root, (cfg.channels, cfg.image_size)
+            )
+        except DataError as exc:
+            if request.data is not None:
+                raise
+            raise DataError(
+                f"{exc}; if the run's data moved, give its new place: --data PATH"
+            ) from None
         default_out = (path if kind == "run" else run_of(path)) / "eval.json"
     else:
         if request.data is None:
             raise MetricsError(
                 f"--data is needed to score a {kind}: name the real data to compare with"
+            )
+        if request.truncation is not None or not request.ema:
+            raise MetricsError(
+                f"--truncation and --no-ema apply to a generator; a {kind} holds images"
             )
         if kind == "npz":
             fake = read_npz(path)
@@ -250,11 +327,20 @@ def evaluate_source(request: EvalRequest, out: str | Path | None = None) -> tupl
     scores = evaluate(
         fake, real, request.metrics, extractor, request.samples,
         batch_size=request.batch_size or None, seed=request.seed, progress=request.progress,
+        origin=origin,
     )  # fmt: skip
     if weights is not None:
         scores.extra["generator_weights"] = weights  # "ema" or "G"
     report = EvalReport(scores, str(path), kind, real.name, request.split)
     return report, _write_json(report, Path(out) if out else default_out)
+
+
+def _step(path: Path) -> int | None:
+    """The training step of a run's or checkpoint's generator (None for an export)."""
+    if path.suffix == ".safetensors":
+        return None
+    step = ckpt.load(find_checkpoint(path)).get("position", {}).get("step")
+    return int(step) if step is not None else None
 
 
 def _write_json(report: EvalReport, path: Path) -> Path:
@@ -278,6 +364,7 @@ def format_table(report: EvalReport) -> str:
     lines = [
         f"{report.source} ({report.kind}) vs {report.data} {report.split}: "
         f"{s.n_fake:,} fake / {s.n_real:,} real images, features {s.features}",
+        *([s.card.short()] if s.card else []),
         f"{'metric':<18} value",
     ]
     for key, value in s.values.items():
@@ -287,4 +374,45 @@ def format_table(report: EvalReport) -> str:
         lines.append(f"{_LABELS.get(key, key):<18} {text}")
     cache = "reused" if s.cache_reused else "computed"
     lines.append(f"{'time':<18} {s.seconds:.1f} s (real features {cache})")
+    return "\n".join(lines)
+
+
+def read_scores(path: str | Path) -> tuple[dict[str, float], ScoreCard]:
+    """The metric values and the card of a score file (``ganforge eval``'s JSON report)."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MetricsError(f"cannot read {path} as a score file ({type(exc).__name__})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("metrics"), dict):
+        raise MetricsError(f"{path} is not a score file: give the JSON ganforge eval writes")
+    if not isinstance(report.get("card"), dict):
+        raise MetricsError(f"{path} has no score card; score it again with ganforge eval")
+    return dict(report["metrics"]), ScoreCard.from_dict(report["card"], str(path))
+
+
+def compare_scores(a: str | Path, b: str | Path) -> str:
+    """Both files' scores side by side with how their cards differ; a MetricsError naming the
+    fields when the cards differ in one that changes the number."""
+    (values_a, card_a), (values_b, card_b) = read_scores(a), read_scores(b)
+    diff = differences(card_a, card_b)
+    blocking = which_fields_change_the_number(card_a, card_b)
+    if blocking:
+        named = ", ".join(f"{k} ({diff[k][0]} vs {diff[k][1]})" for k in blocking)
+        raise MetricsError(
+            f"refusing to compare {a} with {b}: their cards differ in {named}, which changes "
+            "the number; score both the same way"
+        )
+    lines = [f"A: {a} {card_a.short()}", f"B: {b} {card_b.short()}"]
+    lines.append(f"{'metric':<18} {'A':>12} {'B':>12} {'B - A':>12}")
+    for key in dict.fromkeys([*values_a, *values_b]):
+        va, vb = values_a.get(key), values_b.get(key)
+        cells = [f"{v:12.5g}" if v is not None else f"{'-':>12}" for v in (va, vb)]
+        delta = f"{vb - va:+12.4g}" if va is not None and vb is not None else f"{'-':>12}"
+        lines.append(f"{_LABELS.get(key, key):<18} {cells[0]} {cells[1]} {delta}")
+    if diff:
+        shown = "; ".join(f"{k} {diff[k][0]} -> {diff[k][1]}" for k in diff)
+        lines.append(f"cards differ only where the number does not change: {shown}")
+    else:
+        lines.append("cards identical")
     return "\n".join(lines)

@@ -69,17 +69,23 @@ class RunLogger:
             for key, value in values.items():
                 self._writer.add_scalar(key, value, step)
 
-    def text(self, step: int, tag: str, text: str) -> None:
-        """A TensorBoard text entry, written out at once."""
-        if self.enabled:
+    def record(
+        self,
+        step: int,
+        scalars: dict[str, float],
+        fields: dict[str, Any] | None = None,
+        texts: dict[str, str] | None = None,
+    ) -> None:
+        """Scalars and texts (markdown) to TensorBoard, and one metrics.jsonl line holding the
+        scalars with other JSON ``fields`` beside them (a score with its card)."""
+        if not self.enabled:
+            return
+        for key, value in scalars.items():
+            self._writer.add_scalar(key, value, step)
+        for tag, text in (texts or {}).items():
             self._writer.add_text(tag, text, step)
-            self._writer.flush()
-
-    def record(self, step: int, values: dict[str, Any]) -> None:
-        """One JSON line of any values in metrics.jsonl."""
-        if self.enabled:
-            self._jsonl.write(json.dumps({"step": step, **values}) + "\n")
-            self._jsonl.flush()
+        self._jsonl.write(json.dumps({"step": step, **scalars, **(fields or {})}) + "\n")
+        self._jsonl.flush()
 
     def grids(self, image_step: int, step: int, fake: Tensor, real: Tensor) -> None:
         """Real and fake grids (make_grid normalize=True, as the tutorial) and a fake grid PNG."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,9 @@ from ganforge import config as cfgmod
 from ganforge.animation import write_animation
 from ganforge.config import TrainConfig
 from ganforge.errors import CheckpointError, UserError
-from ganforge.logging import grid_image, save_png, to_uint8
+from ganforge.logging import grid_image, info, save_png, to_uint8
 from ganforge.models import build_models
-from ganforge.training import checkpoint as ckpt
-from ganforge.training.run_dir import find_checkpoint
+from ganforge.training.run_dir import load_checkpoint
 
 Labels = int | Sequence[int] | Tensor | None
 LATENT_RECIPE = (
@@ -215,14 +213,6 @@ class Generator(nn.Module):
         return to_uint8(images) if uint8 else images
 
 
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-    return any(name.endswith("constants.pkl") or "/code/" in name for name in names)
-
-
 def _from_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     try:
         from safetensors import SafetensorError, safe_open
@@ -254,13 +244,9 @@ def load_generator(
         state, meta = _from_safetensors(path)
         cfg, weights = cfgmod.from_dict(meta["config"], str(path)), str(meta.get("weights", "G"))
     else:
-        file = find_checkpoint(path)
-        if _is_torchscript(file):
-            raise CheckpointError(
-                f"{file} is a TorchScript file; ganforge loads checkpoints and .safetensors "
-                "exports (load TorchScript with torch.jit.load)"
-            )
-        saved = ckpt.load(file)
+        file, saved, note = load_checkpoint(path)  # a damaged last.pt: the newest intact one
+        if note:
+            info(note)
         if "G" not in saved or "config" not in saved:
             raise CheckpointError(f"{file} holds no generator; is it a ganforge checkpoint?")
         cfg = cfgmod.from_dict(saved["config"], str(file))

@@ -21,3 +21,12 @@ def test_half_the_classes() -> None:
     logits = _logits_for([0, 1, 2, 3, 4] * 4)
     np.testing.assert_allclose(class_histogram(logits)[:5], 0.2)
     assert class_kl(logits) == pytest.approx(np.log(2))
+
+
+def test_kl_against_the_datas_own_histogram() -> None:
+    data = np.array([0.7, 0.2, 0.1])  # classes far from balanced
+    fakes_like_data = _logits_for([0] * 7 + [1] * 2 + [2], k=3)
+    assert class_kl(fakes_like_data, data) == pytest.approx(0.0)
+    assert class_kl(fakes_like_data) > 0.2  # against uniform the same fakes look skewed
+    only_rare = _logits_for([2] * 10, k=3)
+    assert class_kl(only_rare, data) == pytest.approx(np.log(10))

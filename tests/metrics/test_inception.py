@@ -12,6 +12,7 @@ from ganforge import cli
 from ganforge.errors import MetricsError
 from ganforge.metrics import RealImages, evaluate, get_extractor
 from ganforge.metrics import inception as inc
+from ganforge.metrics.extractors import file_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,9 @@ def test_hub_cache_is_found_and_scores_come_out(
     real = RealImages(rng.integers(0, 256, (3, 3, 32, 32), dtype=np.uint8), "rgb-folder")
     scores = evaluate(real.images[:2], real, "kid", "inception", 2)
     assert scores.features == "inception" and np.isfinite(scores.values["kid"])
+    card = scores.card  # the weights file's hash and torch-fidelity's TF1 resize
+    assert card is not None and card.extractor_hash == file_fingerprint(random_weights)
+    assert (card.resize, card.resize_filter) == ("32x32 -> 299x299", "tf1-bilinear")
 
 
 def test_missing_weights_offline_say_where_to_put_the_file(

@@ -40,7 +40,7 @@ def test_spectral_norm_bounds_the_largest_singular_value() -> None:
 
 
 def test_config_puts_spectral_norm_on_d_and_optionally_g() -> None:
-    cfg = TrainConfig(model="dcgan", image_size=28, g_features=4, d_features=4, z_dim=8)
+    cfg = TrainConfig(model="dcgan", image_size=28, channels=1, g_features=4, d_features=4, z_dim=8)
     G, D = build_models(TrainConfig(**{**cfg.to_dict(), "spectral_norm_d": True}))
     assert any("parametrizations" in k for k in D.state_dict())
     assert not any("parametrizations" in k for k in G.state_dict())
@@ -68,7 +68,7 @@ def test_conditional_batchnorm_and_projection_depend_on_label() -> None:
 def test_conditional_models_output_depends_on_label(model: str) -> None:
     torch.manual_seed(0)
     cfg = TrainConfig(
-        model=model, image_size=28, g_features=8, d_features=8, z_dim=8,
+        model=model, image_size=28, channels=1, g_features=8, d_features=8, z_dim=8,
         conditional=True, num_classes=10, weight_init="default",
     )  # fmt: skip
     G, D = build_models(cfg)
@@ -92,14 +92,14 @@ def test_conditional_models_output_depends_on_label(model: str) -> None:
 
 def test_conditional_without_classes_is_refused() -> None:
     with pytest.raises(ConfigError, match="num_classes"):
-        build_models(TrainConfig(conditional=True))
+        build_models(TrainConfig(conditional=True, channels=1, image_size=28))
 
 
 def _conditional_dcgan() -> tuple[nn.Module, nn.Module]:
     """A small class-conditional DCGAN pair (10 classes, 28 pixels), in eval mode."""
     torch.manual_seed(0)
     cfg = TrainConfig(
-        model="dcgan", image_size=28, g_features=8, d_features=8, z_dim=8,
+        model="dcgan", image_size=28, channels=1, g_features=8, d_features=8, z_dim=8,
         conditional=True, num_classes=10,
     )  # fmt: skip
     G, D = build_models(cfg)

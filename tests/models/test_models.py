@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.config import load_preset
 from ganforge.models import build_models
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from tests.training.helpers import on_mnist
 
 
 def _shapes(module: nn.Module) -> list[tuple[int, ...]]:
@@ -16,7 +16,7 @@ def _shapes(module: nn.Module) -> list[tuple[int, ...]]:
 
 
 def test_seed_simple_shapes_equal_the_tutorial() -> None:
-    G, D = build_models(load_preset("seed-simple"))
+    G, D = build_models(on_mnist("seed-simple"))
     # D: Linear(784, 128) -> LeakyReLU(0.1) -> Linear(128, 1) (no Sigmoid: logits)
     assert _shapes(D) == [(128, 784), (128,), (1, 128), (1,)]
     # G: Linear(64, 256) -> LeakyReLU(0.1) -> Linear(256, 784) -> Tanh
@@ -30,7 +30,7 @@ def test_seed_simple_shapes_equal_the_tutorial() -> None:
 
 
 def test_seed_dcgan_layers_equal_the_tutorial() -> None:
-    G, D = build_models(load_preset("seed-dcgan"))
+    G, D = build_models(on_mnist("seed-dcgan"))
     convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels) for c in convs] == [
         (1, 64), (64, 128), (128, 256), (256, 512), (512, 1),
@@ -56,10 +56,10 @@ def test_seed_dcgan_layers_equal_the_tutorial() -> None:
 
 def test_tutorial_bn_init_is_near_zero_and_paper_init_near_one() -> None:
     torch.manual_seed(0)
-    G, _ = build_models(load_preset("seed-dcgan"))
+    G, _ = build_models(on_mnist("seed-dcgan"))
     bn = next(m for m in G.modules() if isinstance(m, nn.BatchNorm2d))
     assert abs(bn.weight.mean().item()) < 0.01 and 0.01 < bn.weight.std().item() < 0.03
-    cfg = load_preset("seed-dcgan")
+    cfg = on_mnist("seed-dcgan")
     cfg.bn_init = "paper"
     G, _ = build_models(cfg)
     bn = next(m for m in G.modules() if isinstance(m, nn.BatchNorm2d))

@@ -15,3 +15,11 @@ def tiny(preset: str = "quick", **changes: Any) -> TrainConfig:
     if base.model == "dcgan":
         small |= {"g_features": 4, "d_features": 4, "z_dim": 8, "batch_size": 16}
     return dataclasses.replace(base, **(small | changes))
+
+
+def on_mnist(preset: str) -> TrainConfig:
+    """A preset, validated, with the channels and size the default data (MNIST) gives it."""
+    from ganforge.config import validate
+    from ganforge.data import resolve_shape
+
+    return resolve_shape(validate(load_preset(preset)))[0]

@@ -41,7 +41,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"", "not a ganforge checkpoint, or it is damaged"),
+        (b"", r"is damaged \(it is empty"),
         (b"hello, I am text", "not a ganforge checkpoint"),
     ],
 )
@@ -95,3 +95,50 @@ def test_rng_state_round_trip() -> None:
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
     ckpt.set_rng_state(state)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_a_changed_value_or_a_missing_checksum_is_damage(tmp_path: Path) -> None:
+    path = tmp_path / "c.pt"
+    ckpt.save_atomic(_state(1.0), path)
+    raw = torch.load(path, weights_only=True)
+    assert raw["checksum"] == ckpt.checksum({k: v for k, v in raw.items() if k != "checksum"})
+    torch.save({**raw, "w": torch.full((4,), 1.5)}, path)  # a value changed, checksum kept
+    with pytest.raises(ckpt.DamagedCheckpoint, match="do not match their checksum"):
+        ckpt.load(path)
+    torch.save({k: v for k, v in raw.items() if k != "checksum"}, path)
+    with pytest.raises(ckpt.DamagedCheckpoint, match="it has no checksum"):
+        ckpt.load(path)
+
+
+def test_version_1_is_migrated_and_needs_no_checksum(tmp_path: Path) -> None:
+    torch.save({**_state(2.0), "version": 1}, tmp_path / "v1.pt")
+    state = ckpt.load(tmp_path / "v1.pt")
+    assert state["version"] == ckpt.VERSION
+    assert (state["device"], state["world_size"], state["data"]) == ("", 0, None)
+    assert torch.equal(state["w"], torch.full((4,), 2.0))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_a_torchscript_file_is_named_and_never_run(tmp_path: Path) -> None:
+    torch.jit.script(torch.nn.Linear(2, 2)).save(str(tmp_path / "ts.pt"))
+    with pytest.raises(CheckpointError, match="is a TorchScript file"):
+        ckpt.load(tmp_path / "ts.pt")
+
+
+def test_optimiser_state_keeps_this_device_s_implementation_and_layout() -> None:
+    saved_conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+    saved_opt = torch.optim.Adam(saved_conv.parameters(), fused=True)
+    saved_conv(torch.randn(2, 3, 8, 8)).sum().backward()
+    saved_opt.step()
+    state = saved_opt.state_dict()
+    state["param_groups"][0]["capturable"] = True  # as with CUDA graphs on a GPU
+    conv = torch.nn.Conv2d(3, 4, 3)  # contiguous here
+    opt = torch.optim.Adam(conv.parameters(), foreach=False)
+    ckpt.load_optimizer(opt, state)
+    group = opt.param_groups[0]
+    assert (group["fused"], group["foreach"], group["capturable"]) == (None, False, False)
+    moments = opt.state[conv.weight]
+    assert moments["exp_avg"].stride() == conv.weight.stride()
+    assert torch.equal(moments["exp_avg"], state["state"][0]["exp_avg"])
+    conv(torch.randn(2, 3, 8, 8)).sum().backward()
+    opt.step()  # trains on

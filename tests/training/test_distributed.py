@@ -15,12 +15,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from ganforge.config import TrainConfig, load_preset
+from ganforge.config import TrainConfig
 from ganforge.data import ImageData, load_sample
 from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.distributed import World, shard
 from ganforge.training.evaluation import PeriodicEval
+from tests.training.helpers import on_mnist
 
 ROOT = Path(__file__).parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
@@ -71,7 +72,7 @@ def test_two_ranks_equal_one_process_without_batchnorm(tmp_path: Path) -> None:
         for key, value in a[net].items():
             torch.testing.assert_close(value, b[net][key], rtol=1e-4, atol=1e-5)
     torch.manual_seed(0)  # the runs trained: their weights left the seed's initial values
-    initial, _ = build_models(load_preset("seed-simple"))
+    initial, _ = build_models(on_mnist("seed-simple"))
     assert not torch.allclose(initial.state_dict()["net.0.weight"], a["G"]["net.0.weight"])
 
 

@@ -15,6 +15,7 @@ from ganforge.config import TrainConfig, load_preset
 from ganforge.data import ImageData
 from ganforge.errors import UserError
 from ganforge.logging import RunLogger
+from ganforge.metrics import ScoreCard, which_fields_change_the_number
 from ganforge.training import checkpoint as ckpt
 from ganforge.training import train
 from ganforge.training.evaluation import PeriodicEval, best_fid
@@ -28,7 +29,9 @@ def digits() -> np.ndarray:
     return load_sample().images[:64]
 
 
-def test_training_logs_eval_scalars_and_keeps_best_pt(tmp_path: Path, digits: np.ndarray) -> None:
+def test_training_logs_eval_scalars_and_keeps_best_pt(
+    tmp_path: Path, digits: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = digit_folder(tmp_path / "digits", digits)
     overrides = {
         "data": str(data), "steps": 4, "batch_size": 16, "progress": False,
@@ -39,9 +42,27 @@ def test_training_logs_eval_scalars_and_keeps_best_pt(tmp_path: Path, digits: np
     evals = [r for r in records if "eval/fid" in r]
     assert [r["step"] for r in evals] == [2, 4]
     assert all({"eval/precision", "eval/recall", "eval/seconds"} <= set(r) for r in evals)
+    # each score carries its card, in the same metrics.jsonl record, TensorBoard and the console
+    cards = [ScoreCard.from_dict(r["eval/card"]) for r in evals]
+    assert [(c.step, c.kind, c.source, c.ema) for c in cards] == [
+        (2, "training", str(run), True), (4, "training", str(run), True)
+    ]  # fmt: skip
+    assert {(c.extractor, c.n_fake, c.n_real, c.split, c.precision) for c in cards} == {
+        ("mnist-net", 48, 64, "train", "fp32")
+    }
+    assert which_fields_change_the_number(*cards) == []  # two steps of one run compare
+    console = [line for line in capsys.readouterr().err.splitlines() if "eval at step" in line]
+    assert len(console) == 2 and all(
+        c.short() in line for c, line in zip(cards, console, strict=True)
+    )
     events = EventAccumulator(str(run / "tb"))
     events.Reload()
     assert [e.step for e in events.Scalars("eval/fid")] == [2, 4]
+    texts = events.Tensors("eval/card/text_summary")
+    assert [e.step for e in texts] == [2, 4]
+    for card, line, event in zip(cards, console, texts, strict=True):
+        text = event.tensor_proto.string_val[0].decode()
+        assert text.startswith(line) and f"| data_hash | {card.data_hash} |" in text
     best = ckpt.load(run / "checkpoints" / "best.pt")
     last = ckpt.load(run / "checkpoints" / "last.pt")
     assert set(best) == set(last)
@@ -75,6 +96,9 @@ def test_generator_is_sampled_in_eval_mode_and_best_is_kept(
     assert evaluator(G, 10, logger) is False  # same latents, same G: not better
     logger.close()
     assert best_fid(tmp_path / "metrics.jsonl") == evaluator.best
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    cards = [ScoreCard.from_dict(json.loads(line)["eval/card"]) for line in lines]
+    assert [(c.step, c.ema, c.latent_seed) for c in cards] == [(5, False, 3), (10, False, 3)]
 
 
 def test_best_fid_survives_resume_and_torn_lines(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from ganforge.sampling import load_generator
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import train
 from ganforge.training.quality import with_classes
+from tests.training.helpers import on_mnist
 
 TINY = dict(
     data="mnist-sample", model="mlp", image_size=28, z_dim=8, g_features=16, d_features=16,
@@ -102,7 +103,7 @@ def test_bad_quality_settings_are_refused(key: str, value: object, message: str)
 
 @pytest.mark.parametrize("name", ["fast-cpu", "best"])
 def test_quality_presets_validate_and_build(name: str) -> None:
-    cfg = cfgmod.validate(cfgmod.load_preset(name))
+    cfg = on_mnist(name)
     assert cfg.ema_decay > 0 and cfg.budget_set()
     G, D = build_models(cfg)
     images = G.eval()(torch.randn(2, cfg.z_dim))

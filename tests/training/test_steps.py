@@ -26,7 +26,7 @@ CPU = torch.device("cpu")
 RTOL = 1e-5
 
 # A tiny DCGAN (BatchNorm in G and D) at 28 pixels: fast, yet every layer kind is there.
-TINY = TrainConfig(model="dcgan", image_size=28, z_dim=8, g_features=4, d_features=4)
+TINY = TrainConfig(model="dcgan", image_size=28, channels=1, z_dim=8, g_features=4, d_features=4)
 
 
 def _run(options: StepOptions, steps: int = 3, cfg: TrainConfig = TINY) -> dict[str, Any]:
@@ -89,7 +89,8 @@ def test_channels_last_matches_contiguous() -> None:
 
 
 def test_channels_last_is_not_used_for_fully_connected_models() -> None:
-    out = _run(StepOptions(), steps=1, cfg=TrainConfig(model="mlp", image_size=8, z_dim=4))
+    cfg = TrainConfig(model="mlp", image_size=8, channels=1, z_dim=4)
+    out = _run(StepOptions(), steps=1, cfg=cfg)
     assert out["step"].memory_format == torch.contiguous_format
 
 

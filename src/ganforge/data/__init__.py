@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ganforge.data.images import ImageData
     from ganforge.data.loader import BatchLoader
     from ganforge.data.named import load_sample, names, survey
+    from ganforge.data.shape import resolve_shape
     from ganforge.data.source import Prepared, data_name, load_data, prepare
     from ganforge.data.spec import DataSpec, default_root
 
@@ -27,12 +28,13 @@ _HOMES = {
     "load_sample": "named",
     "names": "named",
     "prepare": "source",
+    "resolve_shape": "shape",
     "survey": "named",
 }
 
 __all__ = [
     "BatchLoader", "DataSpec", "ImageData", "Prepared", "data_name", "default_root",
-    "load_data", "load_sample", "names", "prepare", "survey",
+    "load_data", "load_sample", "names", "prepare", "resolve_shape", "survey",
 ]  # fmt: skip
 
 

@@ -6,8 +6,9 @@ the rest of ganforge (``tests/data/test_decode.py`` checks that).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,16 +74,30 @@ def to_mode(img: Image.Image, channels: int, background: tuple[int, int, int]) -
     return img.convert("L" if channels == 1 else "RGB")
 
 
+@contextlib.contextmanager
+def image_errors() -> Iterator[None]:
+    """Turn what Pillow raises for an unusable file into BadImage; bombs are errors too."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImage("too many pixels: possible decompression bomb") from None
+    except UnidentifiedImageError:
+        raise BadImage("not an image") from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise BadImage(str(exc) or type(exc).__name__) from None
+
+
 def _open(path: Path, size: int) -> Image.Image:
-    """Open and fully decode the first frame, with EXIF orientation applied."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as opened:
-            if opened.format == "JPEG":  # let libjpeg decode at 1/2..1/8 scale when that
-                opened.draft(opened.mode, (2 * size, 2 * size))  # still leaves 2x to spare
-            opened.seek(0)  # first frame of animations
-            opened.load()
-            return ImageOps.exif_transpose(opened)
+    """Open and fully decode the first frame, with EXIF orientation applied (inside
+    :func:`image_errors`, which makes a decompression bomb warning an error)."""
+    with Image.open(path) as opened:
+        if opened.format == "JPEG":  # let libjpeg decode at 1/2..1/8 scale when that
+            opened.draft(opened.mode, (2 * size, 2 * size))  # still leaves 2x to spare
+        opened.seek(0)  # first frame of animations
+        opened.load()
+        return ImageOps.exif_transpose(opened)
 
 
 def decode_image(
@@ -97,14 +112,8 @@ def decode_image(
     Raises BadImage when the file cannot be used, NotSquare for a non-square
     image when ``crop`` is ``"none"``.
     """
-    try:
+    with image_errors():
         img = to_mode(_open(Path(path), size), channels, background)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadImage("too many pixels: possible decompression bomb") from None
-    except UnidentifiedImageError:
-        raise BadImage("not an image") from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
-        raise BadImage(str(exc) or type(exc).__name__) from None
     w, h = img.size
     if w != h:
         if crop == "none":

@@ -8,10 +8,11 @@ import multiprocessing
 import os
 import sys
 import types
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from ganforge.errors import DataError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 PARALLEL_FROM = 512  # folders with fewer files decode in this process (no start-up cost)
 _CHUNK = 64  # files per decoder task
+T = TypeVar("T")
 
 
 @dataclass
@@ -103,25 +105,35 @@ def _main_hidden() -> Iterator[None]:
         sys.modules["__main__"] = saved
 
 
-def _chunks(
-    files: list[Path], size: int, channels: int, crop: str, bg: tuple[int, int, int], workers: int
-) -> Generator[Chunk, None, None]:
-    """Decoded chunks in file order, from ``workers`` processes (or this one)."""
-    paths = [str(p) for p in files]
-    parts = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
-    decode = functools.partial(decode_chunk, size=size, channels=channels, crop=crop, background=bg)
+def process_map(
+    fn: Callable[[list[str]], T], paths: list[str], workers: int, chunk: int = _CHUNK
+) -> Generator[T, None, None]:
+    """``fn`` over chunks of ``paths`` in order, in ``workers`` processes (or this one).
+
+    ``fn`` must live in a module that imports no torch (``ganforge.data.decode``,
+    ``ganforge.data.scan``): each process imports it alone.
+    """
+    parts = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
     if workers <= 1:
-        yield from map(decode, parts)
+        yield from map(fn, parts)
         return
-    # spawn: a fresh interpreter that imports ganforge.data.decode alone (numpy and
+    # spawn: a fresh interpreter that imports the decoding module alone (numpy and
     # Pillow, no torch), safe whatever threads or CUDA state this process has.
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         with _main_hidden():  # map() submits every task, so every process starts in here
-            results = pool.map(decode, parts)
+            results = pool.map(fn, parts)
         yield from results
     finally:  # also on an early stop (a bad file with on_bad_image='error'): drop queued work
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _chunks(
+    files: list[Path], size: int, channels: int, crop: str, bg: tuple[int, int, int], workers: int
+) -> Generator[Chunk, None, None]:
+    """Decoded chunks in file order, from ``workers`` processes (or this one)."""
+    decode = functools.partial(decode_chunk, size=size, channels=channels, crop=crop, background=bg)
+    yield from process_map(decode, [str(p) for p in files], workers)
 
 
 def decode_files(

@@ -116,6 +116,33 @@ def read_packed(path: str | Path) -> ImageData:
     return ImageData(images, labels, header.class_names, header.source)
 
 
+def _encode(header: PackedHeader, **changes: Any) -> bytes:
+    values = {**header.__dict__, **changes}
+    return json.dumps(values, ensure_ascii=False).encode()
+
+
+def _images_offset(header: PackedHeader) -> int:
+    """Where the images start: room for the final header whatever its count and offsets."""
+    room = len(_encode(header, labels_offset=2**62)) + 64
+    return _align(_PREAMBLE + room, _ALIGN)
+
+
+def file_bytes(
+    count: int,
+    size: int,
+    channels: int,
+    source: str,
+    class_names: list[str],
+    labelled: bool,
+    capacity: int = 0,
+) -> int:
+    """The size of the prepared file ``count`` such images (with labels or not) make, written
+    by a :class:`PackedWriter` of ``capacity`` rows (default ``count``)."""
+    header = PackedHeader(size, channels, capacity or count, source, list(class_names))
+    end = _images_offset(header) + count * header.image_bytes
+    return _align(end, 8) + 8 * count if labelled else end
+
+
 class PackedWriter:
     """Writes a prepared file: fill ``images`` (a memory map of ``capacity`` rows), then close.
 
@@ -135,9 +162,7 @@ class PackedWriter:
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + ".tmp")
         self.header = PackedHeader(size, channels, capacity, source, list(class_names))
-        # room for the final header whatever the count and offsets turn out to be
-        room = len(self._encode(self.header, labels_offset=2**62)) + 64
-        self.header.images_offset = _align(_PREAMBLE + room, _ALIGN)
+        self.header.images_offset = _images_offset(self.header)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.tmp, "wb") as fh:
@@ -148,11 +173,6 @@ class PackedWriter:
         self.images: np.ndarray = np.memmap(
             self.tmp, np.uint8, "r+", self.header.images_offset, shape
         )
-
-    @staticmethod
-    def _encode(header: PackedHeader, **changes: Any) -> bytes:
-        values = {**header.__dict__, **changes}
-        return json.dumps(values, ensure_ascii=False).encode()
 
     def close(self, count: int, labels: np.ndarray | None) -> PackedHeader:
         """Keep the first ``count`` images, add ``labels``, write the header, rename into place."""
@@ -170,7 +190,7 @@ class PackedWriter:
                     fh.write(np.asarray(labels[:count], dtype="<i8").tobytes())
                     end = header.labels_offset + 8 * count
                 fh.truncate(end)
-                text = self._encode(header).ljust(header.images_offset - _PREAMBLE, b" ")
+                text = _encode(header).ljust(header.images_offset - _PREAMBLE, b" ")
                 fh.seek(0)
                 fh.write(MAGIC + len(text).to_bytes(4, "little") + VERSION.to_bytes(4, "little"))
                 fh.write(text)

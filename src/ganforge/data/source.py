@@ -51,7 +51,7 @@ def image_folder(spec: DataSpec) -> Path | None:
     return path if path.is_dir() else None
 
 
-def _check_path(name: str) -> Path:
+def check_path(name: str) -> Path:
     """A ``--data`` value that is no dataset name: the prepared file it names, else DataError."""
     path = Path(name).expanduser()
     if path.is_file():
@@ -116,7 +116,7 @@ def load_data(spec: DataSpec) -> tuple[ImageData, list[str]]:
     if name in named.NAMED:
         data = named.load_named(name, spec.root_path, spec.split, spec.download)
         return fit(data, spec.image_size, spec.channels), notices
-    return _load_packed(_check_path(name), spec), notices
+    return _load_packed(check_path(name), spec), notices
 
 
 @dataclass

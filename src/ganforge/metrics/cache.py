@@ -15,6 +15,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,18 @@ FeaturesFn = Callable[[np.ndarray], np.ndarray]  # uint8 images [N, C, H, W] -> 
 
 @dataclass(frozen=True)
 class RealImages:
-    """Real images, uint8 ``[N, C, H, W]``, named for the cache file and for ``features="auto"``."""
+    """Real images, uint8 ``[N, C, H, W]``, named for the cache file and for ``features="auto"``.
+
+    The array is hashed once (:attr:`fingerprint`): do not change it in place afterwards."""
 
     images: np.ndarray
     name: str = "real"  # the dataset's name (fashion-mnist, mnist, a folder path, ...)
     split: str = ""  # train, test, or "" when the data has no splits
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """:func:`data_hash` of the images, computed once: the cache key's and the score card's."""
+        return data_hash(self.images)
 
 
 @dataclass
@@ -95,7 +103,7 @@ def real_features(
     if not use_cache:
         return RealFeatures(compute(real.images), None, False)
     path = cache_path(real, extractor)
-    key = f"{data_hash(real.images)}-{extractor.fingerprint}"
+    key = f"{real.fingerprint}-{extractor.fingerprint}"
     cached = _read(path, key)
     if cached is not None:
         return RealFeatures(cached, path, True)

@@ -8,6 +8,7 @@ a live run, a checkpoint, a folder or an .npz.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from ganforge.metrics.extractors import FeatureExtractor, get_extractor
 from ganforge.metrics.frechet import fid
 from ganforge.metrics.kid import kid
 from ganforge.metrics.prdc import prdc
+from ganforge.metrics.provenance import FakeOrigin, ScoreCard, make_card
 
 Batch = Tensor | np.ndarray
 FakeSource = Callable[[int], Batch] | Iterable[Batch] | Batch
@@ -51,6 +53,7 @@ class Scores:
     real_cache: str | None = None
     cache_reused: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    card: ScoreCard | None = None  # how the values were computed
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON-serialisable values."""
@@ -63,7 +66,27 @@ class Scores:
             "real_cache": self.real_cache,
             "cache_reused": self.cache_reused,
             **self.extra,
+            **({"card": self.card.to_dict()} if self.card else {}),
         }
+
+    def line(self) -> str:
+        """The values and the short card, in one line."""
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in self.values.items())
+        return f"{shown} {self.card.short()}" if self.card else shown
+
+
+@contextlib.contextmanager
+def fp32_scoring() -> Iterator[None]:
+    """Full fp32 arithmetic while scoring: no autocast, and no TF32 matrix products or
+    convolutions on CUDA, so scores do not depend on the GPU generation or the training
+    precision; the previous settings come back after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
@@ -145,13 +168,15 @@ def evaluate(
     inception_weights: str | None = None,
     download: bool = True,
     progress: bool = False,
+    origin: FakeOrigin | None = None,
 ) -> Scores:
     """Score up to ``n`` fake images against the real images with the named metrics.
 
     ``batch_size`` defaults to the extractor's own (1,000 for the domain nets, 50 for
     Inception). FID and KID use the features of every real image (cached); precision/recall
     and density/coverage compare equal numbers of real and fake samples (a
-    seeded random subset of the real ones), as their k-NN radii depend on N.
+    seeded random subset of the real ones), as their k-NN radii depend on N. ``origin``
+    says what made the fakes, for the score card (:attr:`Scores.card`).
     """
     started = time.perf_counter()
     names = parse_metrics(metrics)
@@ -172,13 +197,14 @@ def evaluate(
     )
     batch_size = batch_size or extractor.batch_size
     _check_classes(names, extractor)
-    fake_feats, fake_logits = extract(
-        extractor, fake_batches(fake, n, batch_size), progress, n, "fake features"
-    )
-    scores = score_features(
-        fake_feats, fake_logits, real, names, extractor,
-        batch_size=batch_size, seed=seed, cache=cache, progress=progress,
-    )  # fmt: skip
+    with fp32_scoring():
+        fake_feats, fake_logits = extract(
+            extractor, fake_batches(fake, n, batch_size), progress, n, "fake features"
+        )
+        scores = score_features(
+            fake_feats, fake_logits, real, names, extractor,
+            batch_size=batch_size, seed=seed, cache=cache, progress=progress, origin=origin,
+        )  # fmt: skip
     scores.seconds = time.perf_counter() - started
     return scores
 
@@ -194,11 +220,12 @@ def score_features(
     seed: int = 0,
     cache: bool = True,
     progress: bool = False,
+    origin: FakeOrigin | None = None,
 ) -> Scores:
     """The named metrics of fake images already embedded by ``extractor`` (features
     ``[N, D]``, logits ``[N, K]`` or None) against the real images, whose features come
-    from the cache or are computed here. :func:`evaluate` is extraction plus this; a
-    distributed evaluation gathers each rank's features and calls this once."""
+    from the cache or are computed here, with their card. :func:`evaluate` is extraction
+    plus this; a distributed evaluation gathers each rank's features and calls this once."""
     started = time.perf_counter()
     names = parse_metrics(metrics)
     real = _real_images(real)
@@ -206,14 +233,17 @@ def score_features(
     batch_size = batch_size or extractor.batch_size
     if len(fake_feats) < 2:
         raise MetricsError(f"need at least 2 fake images to score, got {len(fake_feats)}")
-    real_set = real_features(
-        real,
-        extractor,
-        lambda imgs: extract(
-            extractor, _chunks(imgs, batch_size), progress, len(imgs), "real features"
-        )[0],
-        cache,
-    )
+    with fp32_scoring():
+        real_set = real_features(
+            real,
+            extractor,
+            lambda imgs: extract(
+                extractor, _chunks(imgs, batch_size), progress, len(imgs), "real features"
+            )[0],
+            cache,
+        )
+    # the card names the arithmetic the caller embedded the fakes in (evaluate(): fp32)
+    card = make_card(extractor, real, len(fake_feats), len(real_set.features), seed, origin)
     real_feats = real_set.features
     values: dict[str, float] = {}
     if "fid" in names:
@@ -238,7 +268,7 @@ def score_features(
         values["class_kl"] = class_kl(fake_logits)
     return Scores(
         values, extractor.name, len(fake_feats), len(real_feats), time.perf_counter() - started,
-        str(real_set.path) if real_set.path else None, real_set.reused,
+        str(real_set.path) if real_set.path else None, real_set.reused, card=card,
     )  # fmt: skip
 
 

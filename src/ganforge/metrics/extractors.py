@@ -9,6 +9,8 @@ one converts them to what its network expects) and returns float features
 - ``mnist-net``: ganforge's small CNN trained on the bundled MNIST sample (128-d);
   grey, 28x28.
 - ``fashion-net``: the same CNN trained on Fashion-MNIST (128-d); grey, 28x28.
+- ``PATH.pt``: a feature network ``ganforge featurenet train`` trained on a labelled
+  image folder (its own input channels and size; scores on its own scale).
 - ``auto``: the domain net for MNIST-like data (a dataset named mnist, mnist-sample
   or fashion-mnist, or other 28x28 grey data), inception otherwise.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +34,7 @@ DOMAIN_NETS = {"mnist": "mnist-net", "mnist-sample": "mnist-net", "fashion-mnist
 
 # ITU-R 601-2 luma, as Pillow converts RGB to L.
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+NET_INPUT_FILTER = "bilinear-antialiased"  # how to_net_input resizes
 
 
 class FeatureExtractor(ABC):
@@ -42,11 +46,18 @@ class FeatureExtractor(ABC):
     fingerprint: str  # identifies the weights, so cached statistics follow them
     batch_size: int  # images per forward pass that suits the network on a CPU
     net: nn.Module
+    resize_filter: str = NET_INPUT_FILTER  # for the score card: to_net_input's, by default
 
     @property
     def device(self) -> torch.device:
         """Where the network's weights live."""
         return next(self.net.parameters()).device
+
+    @property
+    def input_size(self) -> int:
+        """The square size images are resized to for the network (its net's ``size``)."""
+        size: Any = self.net.size  # FeatureNet's; a Module attribute to mypy
+        return int(size)
 
     @abstractmethod
     def _forward(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -76,14 +87,25 @@ class FeatureExtractor(ABC):
         return logits
 
 
+def to_net_input(images: Tensor, channels: int, size: int) -> Tensor:
+    """uint8 ``[B, C, H, W]`` -> float ``[B, channels, size, size]`` in [-1, 1] (grey by
+    luma, colour by repeating a grey channel; antialiased bilinear resize)."""
+    if channels == 1:
+        x = images.float()
+        if x.shape[1] == 3:
+            x = (x * _LUMA.to(x.device)).sum(dim=1, keepdim=True)
+    else:
+        x = images.float().expand(-1, 3, -1, -1) if images.shape[1] == 1 else images.float()
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
+    return x.div(127.5).sub(1.0)
+
+
 def grey_28(images: Tensor) -> Tensor:
     """uint8 ``[B, C, H, W]`` -> grey ``[B, 1, 28, 28]`` in [-1, 1] (luma, antialiased resize)."""
-    x = images.float()
-    if x.shape[1] == 3:
-        x = (x * _LUMA.to(x.device)).sum(dim=1, keepdim=True)
-    if x.shape[-2:] != (28, 28):
-        x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
-    return x.div(127.5).sub(1.0)
+    return to_net_input(images, 1, 28)
 
 
 def file_fingerprint(path: Path) -> str:
@@ -114,8 +136,11 @@ def get_extractor(
     device: str | torch.device = "cpu",
 ) -> FeatureExtractor:
     """The extractor ``name`` (``auto`` picks by the real data's name and ``[C, H, W]`` shape)."""
-    if name not in NAMES:
-        raise MetricsError(f"unknown feature extractor '{name}'; choose one of {', '.join(NAMES)}")
+    if name not in NAMES and not name.endswith(".pt"):
+        raise MetricsError(
+            f"unknown feature extractor '{name}'; choose one of {', '.join(NAMES)}, "
+            "or the path of a feature network file (NET.pt)"
+        )
     if name == "auto":
         name = resolve_auto(dataset, shape[0], shape[-1])
     if name == "inception":

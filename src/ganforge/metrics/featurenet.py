@@ -1,10 +1,13 @@
-"""ganforge's own feature networks for MNIST-like data: a small CNN classifier and its training.
+"""ganforge's own feature networks: a small CNN classifier and its training.
 
 ``mnist-net`` and ``fashion-net`` are this network trained by ``ganforge
-featurenet train``; their weights ship in ``ganforge/metrics/weights/`` as plain
-``torch.save`` dicts of tensors, strings and numbers (they load with
-``torch.load(weights_only=True)``). The 128-d penultimate layer gives the
-features, the last layer the class logits.
+featurenet train`` on grey 28x28 digits and clothes; their weights ship in
+``ganforge/metrics/weights/`` as plain ``torch.save`` dicts of tensors, strings and
+numbers (they load with ``torch.load(weights_only=True)``). The same command trains
+one on any labelled image folder (one sub-folder per class), in colour at 32x32 by
+default, for data no shipped network knows; such a file is then named by its path
+(``--eval-features NET.pt``). The 128-d penultimate layer gives the features, the
+last layer the class logits. Scores in such a feature space are on its own scale.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ganforge.errors import MetricsError
-from ganforge.metrics.extractors import FeatureExtractor, file_fingerprint, grey_28
+from ganforge.metrics.extractors import FeatureExtractor, file_fingerprint, to_net_input
 
 FORMAT = "ganforge-featurenet"
 VERSION = 1
@@ -40,26 +43,32 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class FeatureNet(nn.Module):
-    """CNN for grey 28x28 images in [-1, 1]: three conv blocks, a 128-d feature layer, logits.
+    """CNN for images ``[B, channels, size, size]`` in [-1, 1]: three conv blocks, a 128-d
+    feature layer, logits. The grey 28x28 nets have width 16, the colour 32x32 ones 32.
 
-    Narrow on purpose (about 52,000 weights): scoring 10,000 images must take seconds on a CPU.
+    Narrow on purpose (about 52,000 weights at 28x28): scoring 10,000 images must take
+    seconds on a CPU.
     """
 
-    def __init__(self, num_classes: int = 10, width: int = 16) -> None:
+    def __init__(
+        self, num_classes: int = 10, width: int = 16, channels: int = 1, size: int = 28
+    ) -> None:
         super().__init__()
+        self.channels, self.size, self.width = channels, size, width
+        side = size // 8  # three 2x poolings: 28 -> 3, 32 -> 4
         self.body = nn.Sequential(
-            _block(1, width),  # 28 -> 14
-            _block(width, 2 * width),  # 14 -> 7
-            _block(2 * width, 2 * width),  # 7 -> 3
+            _block(channels, width),  # size -> size / 2
+            _block(width, 2 * width),
+            _block(2 * width, 2 * width),
             nn.Flatten(),
-            nn.Linear(2 * width * 9, FEATURE_DIM),
+            nn.Linear(2 * width * side * side, FEATURE_DIM),
             nn.ReLU(inplace=True),
         )
         self.dropout = nn.Dropout(0.3)
         self.head = nn.Linear(FEATURE_DIM, num_classes)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Images ``[B, 1, 28, 28]`` -> features ``[B, 128]`` and logits ``[B, K]``."""
+        """Images ``[B, C, S, S]`` -> features ``[B, 128]`` and logits ``[B, K]``."""
         features = self.body(x)
         return features, self.head(self.dropout(features))
 
@@ -76,8 +85,8 @@ class TrainedNet:
     seconds: float = 0.0
 
 
-def _as_input(images: np.ndarray) -> Tensor:
-    return grey_28(torch.from_numpy(np.ascontiguousarray(images)))
+def _as_input(net: FeatureNet, images: np.ndarray) -> Tensor:
+    return to_net_input(torch.from_numpy(np.ascontiguousarray(images)), net.channels, net.size)
 
 
 @torch.no_grad()
@@ -86,7 +95,7 @@ def accuracy(net: FeatureNet, images: np.ndarray, labels: np.ndarray, batch: int
     net.eval()
     correct = 0
     for start in range(0, len(images), batch):
-        logits = net(_as_input(images[start : start + batch]))[1]
+        logits = net(_as_input(net, images[start : start + batch]))[1]
         correct += int((logits.argmax(1) == torch.from_numpy(labels[start : start + batch])).sum())
     return correct / len(images)
 
@@ -102,15 +111,20 @@ def train_featurenet(
     lr: float = 2e-3,
     seed: int = 0,
     progress: bool = True,
+    shape: tuple[int, int, int] = (1, 28, 16),
 ) -> TrainedNet:
-    """Train a FeatureNet on uint8 ``(images [N, C, H, W], labels [N])``; measure it on ``test``."""
+    """Train a FeatureNet on uint8 ``(images [N, C, H, W], labels [N])``; measure it on ``test``.
+
+    ``shape`` is the net's input (channels, size) and its width; colour nets also learn
+    from mirrored images (a mirrored emoji, face or car is still one)."""
     if epochs <= 0:
         raise MetricsError(f"epochs must be positive, got {epochs}")
     start_time = time.perf_counter()
     torch.manual_seed(seed)
-    net = FeatureNet(len(class_names))
+    channels, size, width = shape
+    net = FeatureNet(len(class_names), width, channels, size)
     images, labels = train
-    x_all = _as_input(images)  # [N, 1, 28, 28]
+    x_all = _as_input(net, images)  # [N, C, S, S]
     y_all = torch.from_numpy(labels.astype(np.int64))
     steps = epochs * math.ceil(len(x_all) / batch_size)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -123,6 +137,8 @@ def train_featurenet(
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             x = _shift(x_all[idx], gen)
+            if channels == 3 and bool(torch.rand((), generator=gen) < 0.5):
+                x = x.flip(-1)
             loss = F.cross_entropy(net(x)[1], y_all[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -138,10 +154,11 @@ def train_featurenet(
 
 
 def _shift(x: Tensor, gen: torch.Generator, pad: int = 2) -> Tensor:
-    """Translate a batch ``[B, 1, 28, 28]`` by up to ``pad`` pixels (one random shift per batch)."""
+    """Translate a batch ``[B, C, S, S]`` by up to ``pad`` pixels (one random shift per batch)."""
     dx, dy = (int(v) for v in torch.randint(-pad, pad + 1, (2,), generator=gen))
-    padded = F.pad(x, (pad, pad, pad, pad), value=-1.0)
-    return padded[..., pad + dy : pad + dy + 28, pad + dx : pad + dx + 28]
+    side = x.shape[-1]
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    return padded[..., pad + dy : pad + dy + side, pad + dx : pad + dx + side]
 
 
 def save_featurenet(trained: TrainedNet, path: str | Path) -> Path:
@@ -158,10 +175,18 @@ def save_featurenet(trained: TrainedNet, path: str | Path) -> Path:
         "class_names": trained.class_names,
         "test_accuracy": trained.test_accuracy,
         "trained_on": trained.trained_on,
+        "channels": trained.net.channels,
+        "size": trained.net.size,
+        "width": trained.net.width,
         "state_dict": {k: v.detach().clone() for k, v in trained.net.state_dict().items()},
     }
     torch.save(state, path)
     return path
+
+
+def is_weights_path(name: str) -> bool:
+    """Whether an extractor name is the path of a feature network file, not a shipped name."""
+    return name.endswith(".pt")
 
 
 def shipped_path(name: str) -> Path:
@@ -185,7 +210,11 @@ def load_featurenet(path: str | Path) -> TrainedNet:
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise MetricsError(f"{path} is not a ganforge feature network file")
-    net = FeatureNet(len(state["class_names"]))
+    # files written before colour nets existed hold grey 28x28 nets of width 16
+    net = FeatureNet(
+        len(state["class_names"]), int(state.get("width", 16)), int(state.get("channels", 1)),
+        int(state.get("size", 28)),
+    )  # fmt: skip
     net.load_state_dict(state["state_dict"])
     return TrainedNet(
         net.eval(), state["name"], list(state["class_names"]), float(state["test_accuracy"]),
@@ -194,10 +223,10 @@ def load_featurenet(path: str | Path) -> TrainedNet:
 
 
 class FeatureNetExtractor(FeatureExtractor):
-    """``mnist-net`` or ``fashion-net``: features from a shipped FeatureNet."""
+    """``mnist-net`` or ``fashion-net`` (shipped), or a FeatureNet file named by its path."""
 
     def __init__(self, name: str, device: str | torch.device = "cpu") -> None:
-        path = shipped_path(name)
+        path = Path(name) if is_weights_path(name) else shipped_path(name)
         trained = load_featurenet(path)
         self.name = name
         self.dim = FEATURE_DIM
@@ -205,10 +234,13 @@ class FeatureNetExtractor(FeatureExtractor):
         self.fingerprint = file_fingerprint(path)
         self.test_accuracy = trained.test_accuracy
         self.batch_size = 1000
+        self.channels, self.size = trained.net.channels, trained.net.size  # the net's input
         # channels_last and large batches make this small CNN about 3x cheaper on a CPU
         self.net = trained.net.to(device).to(memory_format=torch.channels_last)
 
     def _forward(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        x = grey_28(images).contiguous(memory_format=torch.channels_last)
+        x = to_net_input(images, self.channels, self.size).contiguous(
+            memory_format=torch.channels_last
+        )
         features, logits = self.net(x)
         return features, logits

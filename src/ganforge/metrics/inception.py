@@ -23,6 +23,7 @@ from ganforge.metrics.extractors import FeatureExtractor, file_fingerprint
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + WEIGHTS_FILE
 FEATURE_DIM = 2048
+INPUT_SIZE = 299
 
 
 def hub_weights_path() -> Path:
@@ -90,7 +91,13 @@ class InceptionExtractor(FeatureExtractor):
         self.class_names = []  # ImageNet's 1008 classes say nothing about class coverage here
         self.fingerprint = file_fingerprint(path)
         self.batch_size = 50  # 50 x 3 x 299 x 299 activations stay within a few GB
+        self.resize_filter = "tf1-bilinear"  # torch-fidelity's TensorFlow 1.x-exact bilinear
         self.net = net.to(device)
+
+    @property
+    def input_size(self) -> int:
+        """299: torch-fidelity resizes every image to it."""
+        return INPUT_SIZE
 
     def _forward(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
         if images.shape[1] == 1:

@@ -70,6 +70,10 @@ def _resnet(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
 
 
 MODELS: dict[str, Builder] = {"mlp": _mlp, "dcgan": _dcgan, "resnet": _resnet}
+# The image sizes each model builds; None: any size.
+IMAGE_SIZES: dict[str, tuple[int, ...] | None] = {
+    "mlp": None, "dcgan": SIZES, "resnet": RESNET_SIZES,
+}  # fmt: skip
 # Models that start from their own initialisation whatever cfg.weight_init says.
 OWN_INIT = {"resnet"}
 
@@ -79,6 +83,11 @@ def build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
     spectrally normalised where ``spectral_norm_d`` / ``spectral_norm_g`` ask."""
     if cfg.model not in MODELS:
         raise ConfigError(f"unknown model '{cfg.model}'; choose one of: {', '.join(MODELS)}")
+    if not (cfg.channels and cfg.image_size):
+        raise ConfigError(
+            "channels and image_size are 0 (from the data): choose them first with "
+            "ganforge.data.resolve_shape(cfg), or set both"
+        )
     g, d = MODELS[cfg.model](cfg)
     if cfg.weight_init == "dcgan" and cfg.model not in OWN_INIT:
         dcgan_init_(g, cfg.bn_init)

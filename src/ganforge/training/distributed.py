@@ -105,6 +105,33 @@ def any_rank(flag: bool, world: World, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def mean_over_ranks(
+    stats: dict[str, torch.Tensor], world: World, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Each of a step's figures (0-dim tensors) averaged over the ranks, in one collective.
+
+    Every rank trains on an equal slice of the global batch, so the mean of the ranks'
+    batch-mean losses is the loss of the global batch: the figure one process would log."""
+    if not world.enabled or not stats:
+        return stats
+    values = torch.stack([v.detach().float().reshape(()).to(device) for v in stats.values()])
+    dist.all_reduce(values)
+    values /= world.size
+    return dict(zip(stats, values.unbind(), strict=True))
+
+
+def rank_count_change(before: int | None, world: World, batch_size: int, G: nn.Module) -> str:
+    """One line for a run resumed on another number of processes than ``before``."""
+    if not before or before == world.size:
+        return ""
+    batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules())
+    return (
+        f"trained on {before} process(es), continuing on {world.size}: the same global batch of "
+        f"{batch_size}, {batch_size // world.size} images per process"
+        + ("; BatchNorm normalises each process's share (docs/DISTRIBUTED.md)" if batchnorm else "")
+    )
+
+
 def shard(n: int, world: World) -> slice:
     """This rank's contiguous share of ``n`` items, the shares in rank order covering all."""
     start = n * world.rank // world.size

@@ -1,6 +1,8 @@
 """Scoring the generator during training: every ``eval_every`` steps, FID (and the other
 metrics asked for) on ``eval_samples`` images, logged as ``eval/<metric>`` scalars to
-TensorBoard and metrics.jsonl; the loop keeps ``checkpoints/best.pt`` by FID.
+TensorBoard and metrics.jsonl with the score card (``eval/card``: a JSON object in the
+same metrics.jsonl line, a text summary in TensorBoard, its short form on the console);
+the loop keeps ``checkpoints/best.pt`` by FID.
 
 Under torchrun every rank samples and embeds its own share of the fixed latents; rank 0
 gathers the features and scores them, so the figures equal a one-process evaluation.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -21,9 +24,11 @@ from ganforge.data import DataSpec, ImageData, data_name
 from ganforge.errors import ConfigError
 from ganforge.logging import RunLogger, info, to_uint8
 from ganforge.metrics import (
+    FakeOrigin,
     RealImages,
     Scores,
     extract,
+    fp32_scoring,
     get_extractor,
     parse_metrics,
     score_features,
@@ -62,6 +67,9 @@ class PeriodicEval:
                 raise ConfigError(f"{key} must be positive to evaluate, got {getattr(cfg, key)}")
         self.every = cfg.eval_every
         self.n = cfg.eval_samples
+        # the loop scores the EMA generator when there is one (Trainer.evaluate)
+        self.ema = cfg.ema_decay > 0
+        self.latent_seed = cfg.seed + 3
         self.world = world = world or World()
         self.metrics = parse_metrics(cfg.eval_metrics)
         self.real = RealImages(data.images, data_name(DataSpec(cfg.data, cfg.data_root)), "train")
@@ -77,7 +85,7 @@ class PeriodicEval:
         # each rank draws the full set and samples its own share of it
         share = distributed.shard(self.n, world)
         self.latents = torch.randn(
-            self.n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 3)
+            self.n, cfg.z_dim, generator=torch.Generator().manual_seed(self.latent_seed)
         )[share]
         # conditional generators draw every class equally often
         self.labels = (torch.arange(self.n) % cfg.num_classes)[share] if cfg.conditional else None
@@ -88,48 +96,58 @@ class PeriodicEval:
         return self.every > 0 and step % self.every == 0
 
     @torch.no_grad()
-    def scores(self, G: nn.Module) -> Scores | None:
-        """Scores of ``G`` (sampled in eval mode, with rank 0's BatchNorm statistics) on rank 0;
-        None on the other ranks."""
+    def scores(self, G: nn.Module, origin: FakeOrigin | None = None) -> Scores | None:
+        """Scores of ``G`` (sampled in eval mode, with rank 0's BatchNorm statistics, in fp32)
+        on rank 0, with their card (``origin`` says which generator it is); None on the
+        other ranks."""
         started = time.perf_counter()
         device = next(G.parameters()).device
         distributed.broadcast_buffers(G, self.world)
         was_training = G.training
         G.eval()
         try:
-            batches = (
-                to_uint8(G(z.to(device), None if y is None else y.to(device)).float())
-                for z, y in zip(
-                    self.latents.split(_BATCH),
-                    [None] * len(self.latents)
-                    if self.labels is None
-                    else self.labels.split(_BATCH),
-                    strict=False,
-                )
-            )
-            feats, logits = extract(self.extractor, batches)
+            with fp32_scoring():
+                feats, logits = extract(self.extractor, self._batches(G, device))
         finally:
             G.train(was_training)
         all_feats, all_logits = distributed.gather_arrays([feats, logits], self.world)
         if not self.world.is_main:
             return None
         assert all_feats is not None
-        scores = score_features(all_feats, all_logits, self.real, self.metrics, self.extractor)
+        with fp32_scoring():  # the card names the arithmetic the fakes were embedded in
+            scores = score_features(
+                all_feats, all_logits, self.real, self.metrics, self.extractor, origin=origin
+            )
         scores.seconds = time.perf_counter() - started
         return scores
 
+    def _batches(self, G: nn.Module, device: torch.device) -> Iterator[torch.Tensor]:
+        """``G``'s uint8 images ``[B, C, H, W]`` of this rank's share of the fixed latents."""
+        labels = [None] * len(self.latents) if self.labels is None else self.labels.split(_BATCH)
+        for z, y in zip(self.latents.split(_BATCH), labels, strict=False):
+            yield to_uint8(G(z.to(device), None if y is None else y.to(device)).float())
+
     def __call__(self, G: nn.Module, step: int, logger: RunLogger) -> bool:
-        """Score ``G``, log the values; True (on rank 0) when its FID is the best so far."""
+        """Score ``G``, log the values with their card; True (on rank 0) when its FID is the
+        best so far."""
         if self.best is None:
             self.best = best_fid(logger.run_dir / "metrics.jsonl")
-        scores = self.scores(G)
+        origin = FakeOrigin(
+            str(logger.run_dir), "training", step, self.ema, latent_seed=self.latent_seed
+        )
+        scores = self.scores(G, origin)
         if scores is None:
             return False
+        assert scores.card is not None
         values = {f"eval/{k}": v for k, v in scores.values.items()}
-        logger.scalars(step, {**values, "eval/seconds": scores.seconds})
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.values.items())
         ranks = f" on {self.world.size} ranks" if self.world.enabled else ""
-        info(f"eval at step {step} ({scores.n_fake} samples{ranks}, {scores.features}): {shown}")
+        line = f"eval at step {step} ({scores.n_fake} samples{ranks}): {scores.line()}"
+        logger.record(
+            step, {**values, "eval/seconds": scores.seconds},
+            fields={"eval/card": scores.card.to_dict()},
+            texts={"eval/card": f"{line}\n\n{scores.card.markdown()}"},
+        )  # fmt: skip
+        info(line)
         fid = scores.values.get("fid")
         if fid is not None and fid < self.best:
             self.best = fid

@@ -295,8 +295,7 @@ class HealthMonitor:
             episode.run, episode.quiet = 0, episode.quiet + 1
             if episode.active and episode.quiet >= CLEAR_CHECKS:
                 episode.active = False
-                logger.board(step, {f"health/{name}": 0.0})
-                logger.record(step, {"health": name, "status": "cleared"})
+                logger.record(step, {f"health/{name}": 0.0}, {"health": name, "status": "cleared"})
             return
         episode.run, episode.quiet = episode.run + 1, 0
         if episode.active or episode.run < condition.patience:
@@ -306,9 +305,8 @@ class HealthMonitor:
             f"health: {name} at step {step}: {condition.means} ({detail}). Try: {condition.remedy}"
         )
         info(message)
-        logger.board(step, {f"health/{name}": 1.0})
-        logger.text(step, f"health/{name}", message)
-        logger.record(step, {"health": name, "status": "warning", "message": message})
+        record = {"health": name, "status": "warning", "message": message}
+        logger.record(step, {f"health/{name}": 1.0}, record, {f"health/{name}": message})
         if self.mode == "stop" and self.stop_reason is None:
             self.stop_reason = name
 

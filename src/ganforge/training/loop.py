@@ -25,9 +25,9 @@ from tqdm import tqdm
 from ganforge import config as cfgmod
 from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
-from ganforge.data import BatchLoader, DataSpec, load_data
+from ganforge.data import BatchLoader, DataSpec, load_data, resolve_shape
 from ganforge.data.split import holdout_split
-from ganforge.errors import ConfigError, UserError
+from ganforge.errors import ConfigError, DataError, UserError
 from ganforge.logging import RunLogger, info
 from ganforge.losses import build_loss
 from ganforge.models import build_models
@@ -48,6 +48,9 @@ RESUMABLE_CHANGES = {
 RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
 # So may evaluation during training: it reads the generator, never changes it.
 RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}
+# A run may move to another device or machine: the settings tied to the device, and where
+# its data is (the checkpoint's data fingerprint checks that it is the same images).
+RESUMABLE_CHANGES |= {"precision", "channels_last", "adam_impl", "data", "data_root", "download"}
 MAX_ROLLBACKS = 3
 
 
@@ -123,23 +126,29 @@ def _total_steps(cfg: TrainConfig, batches: int) -> int | None:
 
 def _resolve_config(
     cfg: TrainConfig | None, resume: str | Path | None, overrides: dict[str, Any]
-) -> tuple[TrainConfig, dict[str, Any] | None, Path | None]:
-    """The config to train with; for a resumed run also its checkpoint and run folder."""
+) -> tuple[TrainConfig, dict[str, Any] | None, Path | None, list[str]]:
+    """The config to train with; for a resumed run also its checkpoint and run folder; the
+    lines to print: what the data decided (a new run's channels, size and recipe), or that
+    the checkpoint resumed is not the run's last.pt (see run_dir.load_checkpoint)."""
     state: dict[str, Any] | None = None
     folder: Path | None = None
+    notices: list[str] = []
     if resume is not None:
-        path = run_dir.find_checkpoint(resume)
-        state = ckpt.load(path)
-        saved = cfgmod.from_dict(state["config"])
+        path, state, note = run_dir.load_checkpoint(resume)
+        notices += [note] if note else []
+        saved = cfgmod.from_dict(state["config"], str(path))
         _check_resume_config(saved, overrides)
         cfg = dataclasses.replace(saved, **overrides)
         folder = run_dir.run_of(path)
     else:
         cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
+        cfg, notices = resolve_shape(cfg)  # channels, image_size 0: chosen from the data
+        cfg, recipe = cfgmod.apply_variant(cfg)  # the preset's recipe for such data
+        notices += [recipe] if recipe else []
     cfg = cfgmod.validate(cfg)
     if not cfg.budget_set():
         raise ConfigError("no training budget: give --epochs, --steps or --minutes")
-    return cfg, state, folder
+    return cfg, state, folder, notices
 
 
 class Trainer:
@@ -161,7 +170,8 @@ class Trainer:
         resume: str | Path | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> None:
-        cfg, state, folder = _resolve_config(cfg, resume, overrides or {})
+        overrides = overrides or {}
+        cfg, state, folder, notices = _resolve_config(cfg, resume, overrides)
         self.world = world = distributed.world_from_env()
         if world.enabled and cfg.batch_size % world.size:
             raise ConfigError(
@@ -171,8 +181,10 @@ class Trainer:
         if world.enabled and not cfg.drop_last:  # a short last batch cannot be split evenly
             cfg = dataclasses.replace(cfg, drop_last=True)
         self.device = device = distributed.setup(world, cfg.device, cfg.dist_timeout)
+        cfg, lost = _precision_here(cfg, device, state is not None and "precision" not in overrides)
         self.autocast = autocast = autocast_factory(device, cfg.precision)
-        data, notices = load_data(data_spec(cfg))
+        data, more = load_data(data_spec(cfg))
+        notices += more
         self.cfg = cfg = with_classes(cfg, data)  # conditional runs: class count from the data
         self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
         torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
@@ -188,10 +200,15 @@ class Trainer:
                 f"batch_size {cfg.batch_size} is larger than the {len(data)} images "
                 "and drop_last is on"
             )
+        self.data_fingerprint = ckpt.data_fingerprint(data.images, data.labels)
+        if state is not None:
+            moved = any(k in overrides for k in ("data", "data_root"))
+            notices.append(ckpt.check_same_data(state.get("data"), self.data_fingerprint, moved))
         self.folder = self._create_folder(out) if folder is None else folder
         if world.is_main:
             for line in notices:
-                info(line)
+                if line:
+                    info(line)
 
         if device.type == "cpu":
             torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
@@ -217,8 +234,12 @@ class Trainer:
         self.ckpt_dir = self.folder / "checkpoints"
         self.rollbacks = 0  # on_nan=rollback: how many so far
         if state is not None:
-            self.restore(state)
+            lost += self.restore(state)
         if state is not None and world.is_main:
+            ranks = distributed.rank_count_change(state.get("world_size"), world, cfg.batch_size, G)
+            for line in (ckpt.device_change(state.get("device"), device, lost), ranks):
+                if line:
+                    info(line)
             info(
                 f"resuming {self.folder} at step {self.pos.step} "
                 f"(epoch {self.pos.epoch}, batch {self.pos.index})"
@@ -258,19 +279,35 @@ class Trainer:
             "fixed_noise": self.fixed_noise.cpu(),
             "position": dataclasses.asdict(self.pos),
             "rng": ckpt.rng_state(),
+            "device": self.device.type,
+            "world_size": self.world.size,
+            "data": self.data_fingerprint,
             **({"G_ema": ema.model.state_dict(), "ema_updates": ema.updates} if ema else {}),
             **({"augment": augment.state_dict()} if augment else {}),
         }
 
-    def restore(self, saved: dict[str, Any]) -> None:
-        """Put the run back where :meth:`snapshot` (a loaded checkpoint) left it."""
+    def restore(self, saved: dict[str, Any]) -> list[str]:
+        """Put the run back where :meth:`snapshot` (a loaded checkpoint) left it; return what
+        could not be carried over from another device (nothing on the same one)."""
+        lost: list[str] = []
         self.G.load_state_dict(saved["G"])
         self.D.load_state_dict(saved["D"])
-        self.opt_g.load_state_dict(saved["opt_g"])
-        self.opt_d.load_state_dict(saved["opt_d"])
-        self.noise.set_state(saved["noise_rng"].to(self.noise.get_state().device))
-        self.fixed_noise = saved["fixed_noise"].to(self.device)
+        ckpt.load_optimizer(self.opt_g, saved["opt_g"])
+        ckpt.load_optimizer(self.opt_d, saved["opt_d"])
         self.pos = Position(**saved["position"])
+        noise = saved["noise_rng"].cpu()
+        if noise.shape == self.noise.get_state().shape:
+            self.noise.set_state(noise)
+        else:  # another device's generator: a new stream, the same after every such resume
+            self.noise.manual_seed((self.cfg.seed + 1) * 1_000_003 + self.pos.step)
+            lost.append("the noise generator's state (reseeded from the seed and the step)")
+        if self.device.type == "cuda" and "cuda" not in saved["rng"]:
+            lost.append("the CUDA random state (the checkpoint has none)")
+        if saved.get("device") == "cuda" and not torch.cuda.is_available():
+            lost.append("the CUDA random states (no GPU here)")
+        self.fixed_noise = saved["fixed_noise"].to(self.device)
+        if self.pos.index >= self.batches:  # drop_last turned on for several ranks
+            self.pos.epoch, self.pos.index = self.pos.epoch + 1, 0
         if self.ema is not None:
             self.ema.model.load_state_dict(saved["G_ema"])
             self.ema.updates = int(saved["ema_updates"])
@@ -278,6 +315,7 @@ class Trainer:
             self.augment.load_state_dict(saved["augment"])
         ckpt.set_rng_state(saved["rng"])
         self.step_fn.d_steps = self.pos.step  # n_critic and lazy regularisers count D steps
+        return lost
 
     def save(self) -> None:
         """Write the current step to last.pt (and the rotating step files) on rank 0; refuse
@@ -312,6 +350,7 @@ class Trainer:
         lock = run_dir.RunLock(folder).acquire() if world.is_main else None
         if world.is_main:
             ckpt.remove_stale_temps(self.ckpt_dir)
+            cfgmod.save(cfg, folder / "config.toml")  # a resumed run's, e.g. its data's new place
             info(f"run folder: {folder}   watch it with: tensorboard --logdir {folder / 'tb'}")
         self.logger = RunLogger(folder, enabled=world.is_main)
         self.bar = tqdm(
@@ -363,6 +402,7 @@ class Trainer:
         z = z[world.rank * n : (world.rank + 1) * n]
         stats = self.step_fn(real, z, labels)
         batch_epoch, batch_index = pos.epoch, pos.index
+        stats = distributed.mean_over_ranks(stats, world, self.device)  # the global batch's
         pos.step += 1
         pos.index += 1
         if pos.index == self.batches:
@@ -457,9 +497,32 @@ def train(
     ``resume`` (a run folder or checkpoint) continues that run; ``overrides`` may
     then change only its budget.
     """
-    trainer = Trainer(cfg, out, resume, overrides)
+    try:
+        trainer = Trainer(cfg, out, resume, overrides)
+    except DataError as exc:
+        if resume is None or "--data" in str(exc):
+            raise
+        raise DataError(
+            f"{exc}; if this run's data moved, give its new place: "
+            f"ganforge train --resume {resume} --data PATH"
+        ) from None
     trainer.run()
     return trainer.folder
+
+
+def _precision_here(
+    cfg: TrainConfig, device: torch.device, resumed: bool
+) -> tuple[TrainConfig, list[str]]:
+    """A resumed run's config with fp32 where this device lacks its saved precision, and a
+    note saying so; a new run's config (or a precision asked for now) as it is."""
+    try:
+        autocast_factory(device, cfg.precision)
+    except ConfigError:
+        if not resumed:
+            raise
+        note = f"precision {cfg.precision} (not on this {device.type}; fp32 now)"
+        return dataclasses.replace(cfg, precision="fp32"), [note]
+    return cfg, []
 
 
 def _non_finite_network(G: nn.Module, D: nn.Module) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import RunDirError
+from ganforge.training import checkpoint as ckpt
 
 try:
     import fcntl
@@ -48,6 +49,51 @@ def find_checkpoint(path: str | Path) -> Path:
             return last
         raise RunDirError(f"{path} holds no checkpoints/last.pt; is it a ganforge run folder?")
     raise RunDirError(f"{path} does not exist; give a run folder or a checkpoint file")
+
+
+def load_checkpoint(path: str | Path) -> tuple[Path, dict[str, Any], str]:
+    """Load the checkpoint a path names; return it, its contents and a note for the user.
+
+    A run folder whose ``last.pt`` is damaged or missing falls back to its newest intact
+    periodic checkpoint; the note (otherwise "") says which files and why. ``last.pt`` is a
+    hard link to the newest periodic file, so damage to one is damage to both: that file
+    is skipped with it. A checkpoint file named itself never falls back.
+    """
+    path = Path(path)
+    folder = path / "checkpoints"
+    periodic = sorted(folder.glob("step*.pt"), reverse=True) if path.is_dir() else []
+    if not periodic:
+        file = find_checkpoint(path)
+        return file, ckpt.load(file), ""
+    last = folder / "last.pt"
+    try:
+        return last, ckpt.load(last), ""
+    except ckpt.DamagedCheckpoint as exc:
+        problem = f"{last} is damaged ({exc.reason})"
+    except ckpt.CheckpointError:
+        if last.exists():
+            raise  # another kind of file, or one from a newer ganforge: no silent fallback
+        problem = f"{path} holds no checkpoints/last.pt"
+    skipped: list[str] = []
+    for candidate in periodic:
+        if last.exists() and os.path.samefile(candidate, last):
+            skipped.append(f"{candidate.name} (the same file)")
+            continue
+        try:
+            state = ckpt.load(candidate)
+        except ckpt.DamagedCheckpoint as exc:
+            skipped.append(f"{candidate.name} ({exc.reason})")
+            continue
+        also = f"; skipped {', '.join(skipped)}" if skipped else ""
+        step = state.get("position", {}).get("step", "?")
+        return candidate, state, (
+            f"{problem}: using {candidate} (step {step}), the newest intact "
+            f"checkpoint{also}"
+        )  # fmt: skip
+    raise RunDirError(
+        f"{problem}, and no periodic checkpoint beside it is intact "
+        f"({', '.join(skipped) or 'none'}); restore a copy of the run or start a new one"
+    )
 
 
 def run_of(checkpoint: Path) -> Path:

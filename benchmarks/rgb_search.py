@@ -1,0 +1,128 @@
+"""Search for the RGB `fast-cpu` recipe: quality per CPU-minute on a real colour folder.
+
+Trains each candidate (changes on top of the 64-pixel colour DCGAN that `fast-cpu`
+gave before it had an RGB recipe) for the same wall-clock minutes on ONE thread (pin
+the process to a core that nothing else uses, e.g. ``taskset -c 0``), then scores
+5,000 EMA samples against the training folder in a feature network trained on the
+folder's classes (``ganforge featurenet train``): FID, precision/recall, and the KL
+divergence of the predicted class histogram from the data's own.
+
+    python benchmarks/emoji_data.py package --out emoji
+    ganforge featurenet train --data emoji/train --out emoji-net.pt
+    PYTHONPATH=src:benchmarks taskset -c 0 python benchmarks/rgb_search.py \\
+        --data emoji/train --features emoji-net.pt --minutes 3 --out rgb-search
+
+One thread for a fixed time measures quality per CPU-minute; a 2-core run of the
+same recipe gets roughly 1.6-1.8x its steps in the same minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from quality import draw, ema_generator, score_rgb
+
+from ganforge.config import load_preset
+from ganforge.data import DataSpec, load_data
+from ganforge.sampling import save_grid
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.loop import train
+from ganforge.training.run_dir import find_checkpoint
+
+# what `fast-cpu --channels 3 --image-size 64` trained before the RGB recipe existed
+OLD_RGB: dict[str, Any] = {
+    "model": "dcgan", "channels": 3, "image_size": 64, "z_dim": 64, "g_features": 16,
+    "d_features": 32, "bn_init": "paper", "loss": "bce", "lr_g": 2e-4, "lr_d": 2e-4,
+    "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "ema_decay": 0.999, "ema_rampup": 10.0,
+}  # fmt: skip
+# round 1: one change at a time, 3 minutes each
+ROUND1: dict[str, dict[str, Any]] = {
+    "base (fast-cpu at 64 px, 3 channels)": {},
+    "batch 32": {"batch_size": 32},
+    "lr_d 1e-4": {"lr_d": 1e-4},
+    "G 32 wide": {"g_features": 32},
+    "G 8 / D 16": {"g_features": 8, "d_features": 16},
+    "DiffAugment t,c,cutout, adaptive 0.6": {
+        "augment": "translation,color,cutout",
+        "augment_p": 0.0,
+        "augment_target": 0.6,
+    },  # fmt: skip
+    "R1 0.05 every 16": {"r1_gamma": 0.05, "r1_every": 16},
+    "lr 5e-4 G / 2e-4 D": {"lr_g": 5e-4},
+}
+# round 2: round 1's winners together (narrow nets, batch 32, a faster G), and what may pay
+# only over longer runs on a few thousand images (R1, augmentation); 7 minutes each
+NARROW_FAST = {"g_features": 8, "d_features": 16, "batch_size": 32, "lr_g": 5e-4}
+ROUND2: dict[str, dict[str, Any]] = {
+    "G 8 / D 16, batch 32, lr_g 5e-4": NARROW_FAST,
+    "  + R1 0.05 every 16": {**NARROW_FAST, "r1_gamma": 0.05, "r1_every": 16},
+    "  + DiffAugment t,c,cutout, adaptive 0.6": {
+        **NARROW_FAST,
+        "augment": "translation,color,cutout",
+        "augment_p": 0.0,
+        "augment_target": 0.6,
+    },  # fmt: skip
+}
+ROUNDS = {1: ROUND1, 2: ROUND2}
+
+
+def run_candidate(
+    name: str, changes: dict[str, Any], data: str, features: str, minutes: float, out: Path,
+    n: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Train one candidate for ``minutes`` on one thread; score ``n`` EMA samples."""
+    slug = "".join(c if c.isalnum() else "-" for c in name.strip()).strip("-")[:40]
+    run = out / slug
+    cfg = dataclasses.replace(
+        load_preset("fast-cpu"), data=data, progress=False, minutes=minutes, steps=0,
+        epochs=0, threads=1, **{**OLD_RGB, **changes},
+    )  # fmt: skip
+    if not (run / "checkpoints" / "last.pt").exists():
+        train(cfg, out=run)
+    position = ckpt.load(find_checkpoint(run))["position"]
+    fake, _ = draw(ema_generator(run), n)
+    save_grid(fake[:64], out / f"{slug}.png", nrow=8)
+    real, _ = load_data(DataSpec(data, image_size=64, channels=3))
+    return {
+        "name": name, "changes": changes, "steps": position["step"],
+        "img_s": round(position["step"] * cfg.batch_size / position["elapsed"], 1),
+        **score_rgb(fake, real, features),
+    }  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="the colour image folder (class sub-folders)")
+    p.add_argument("--features", required=True, help="feature network file (NET.pt)")
+    p.add_argument("--minutes", type=float, default=3.0)
+    p.add_argument("--samples", type=int, default=5000)
+    p.add_argument("--out", type=Path, default=Path("rgb-search"))
+    p.add_argument("--round", type=int, choices=sorted(ROUNDS), default=1)
+    p.add_argument("--only", nargs="*", help="substrings of candidate names to run")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    head = "| candidate | steps | img/s | FID | precision | recall | class KL |"
+    print(head + "\n" + "| --- " * 7 + "|")
+    for name, changes in ROUNDS[args.round].items():
+        if args.only and not any(o in name for o in args.only):
+            continue
+        r = run_candidate(
+            name, changes, args.data, args.features, args.minutes, args.out, args.samples
+        )
+        with open(args.out / "results.jsonl", "a") as fh:
+            fh.write(json.dumps(r) + "\n")
+        print(
+            f"| {name.strip()} | {r['steps']:,} | {r['img_s']:.0f} | {r['fid']:.2f} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['class_kl']:.4f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
