@@ -44,6 +44,7 @@ class TrainConfig:
     background: str = "white"  # transparent pixels become white | black | grey | R,G,B
     decode_workers: int = 0  # processes decoding image folders; 0 = one per core for big ones
     max_memory_mb: float = 0.0  # bigger prepared files stream from disk; 0 = 1/4 device memory
+    holdout: float = 0.0  # share of the images kept out of training (by seed) to check memorising
     # model
     model: str = "dcgan"
     z_dim: int = 100
@@ -104,6 +105,8 @@ class TrainConfig:
     keep_last: int = 3  # periodic checkpoints kept beside last.pt; 0 keeps only last.pt
     on_nan: str = "stop"  # stop | rollback (to the last checkpoint, halving the learning rates)
     progress: bool = True  # tqdm progress bar
+    health: str = "warn"  # training-health warnings (training/health.py): off | warn | stop
+    health_every: int = 50  # steps between health checks
     # several processes (torchrun): see training/distributed.py
     dist_timeout: float = 600.0  # seconds a rank waits for the others before giving up
     sync_bn: bool = False  # SyncBatchNorm across GPUs (per-rank BatchNorm otherwise)
@@ -131,11 +134,12 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "grid_mode": ("eval", "train"),
     "image_step": ("step", "count"),
     "on_nan": ("stop", "rollback"),
+    "health": ("off", "warn", "stop"),
     "adam_impl": ("auto", "fused", "foreach", "for-loop"),
 }
 # metrics.EXTRACTORS, or the path of a feature network file (PATH.pt)
 _EXTRACTOR_NAMES = ("auto", "inception", "mnist-net", "fashion-net")
-_POSITIVE = ("z_dim", "g_features", "d_features", "batch_size", "grid_n")
+_POSITIVE = ("z_dim", "g_features", "d_features", "batch_size", "grid_n", "health_every")
 _NON_NEGATIVE = (
     "image_size",
     "epochs",
@@ -307,7 +311,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("lr_g", "lr_d"):
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"{key} must be positive, got {getattr(cfg, key)}")
-    for key in ("beta1", "beta2"):
+    for key in ("beta1", "beta2", "holdout"):
         if not 0 <= getattr(cfg, key) < 1:
             raise ConfigError(f"{key} must be in [0, 1), got {getattr(cfg, key)}")
     if cfg.channels not in (0, 1, 3):

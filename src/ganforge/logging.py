@@ -65,6 +65,12 @@ class RunLogger:
         self._jsonl.write(json.dumps({"step": step, **values}) + "\n")
         self._jsonl.flush()
 
+    def board(self, step: int, values: dict[str, float]) -> None:
+        """Log scalars to TensorBoard only (no metrics.jsonl line)."""
+        if self.enabled:
+            for key, value in values.items():
+                self._writer.add_scalar(key, value, step)
+
     def record(
         self,
         step: int,

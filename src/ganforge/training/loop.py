@@ -24,6 +24,7 @@ from ganforge import config as cfgmod
 from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
 from ganforge.data import BatchLoader, DataSpec, load_data, resolve_shape
+from ganforge.data.split import holdout_split
 from ganforge.errors import ConfigError, DataError, UserError
 from ganforge.logging import Progress, RunLogger, info
 from ganforge.losses import build_loss
@@ -33,6 +34,7 @@ from ganforge.training import distributed, run_dir
 from ganforge.training.device import autocast_factory, choose_threads
 from ganforge.training.evaluation import PeriodicEval
 from ganforge.training.guard import LossGuard, NonFinite
+from ganforge.training.health import TrainingUnhealthy, make_monitor
 from ganforge.training.quality import make_augment, make_ema, with_classes
 from ganforge.training.steps import StepOptions, build_step
 
@@ -40,6 +42,7 @@ from ganforge.training.steps import StepOptions, build_step
 RESUMABLE_CHANGES = {
     "epochs", "steps", "minutes", "progress", "log_every", "ckpt_every", "keep_last", "device",
     "on_nan", "dist_timeout", "decode_workers", "max_memory_mb", "scalar_every", "image_step",
+    "health", "health_every",
 }  # fmt: skip
 # Speed settings that leave the arithmetic as it was may change too.
 RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
@@ -187,8 +190,9 @@ class Trainer:
         self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
         torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
         self.G, self.D = G, D = build_models(cfg)  # raises before anything is written
+        trained, heldout = holdout_split(data, cfg.holdout, cfg.seed)  # holdout 0: (data, None)
         self.loader = BatchLoader(
-            data, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
+            trained, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
             cfg.max_memory_mb,
         )  # fmt: skip
         self.batches = len(self.loader)
@@ -247,6 +251,10 @@ class Trainer:
                 f"resuming {self.folder} at step {self.pos.step} "
                 f"(epoch {self.pos.epoch}, batch {self.pos.index})"
             )
+        shown = ema.model if ema is not None else G  # the G that grids and samples show
+        fixed = (self.fixed_noise, self.fixed_labels)
+        self.health = make_monitor(cfg, shown, {"D": D, "G": G}, fixed, trained, heldout, autocast)
+        self.health = self.health if world.is_main else None  # rank 0 watches; all ranks stop
 
     def _create_folder(self, out: str | Path | None) -> Path:
         """A new run's folder with its config.toml, created by rank 0. Every rank learns
@@ -391,11 +399,18 @@ class Trainer:
             info(
                 f"stopped at step {self.pos.step}; continue with: ganforge train --resume {folder}"
             )
+        if self.health and self.health.stop_reason:
+            raise TrainingUnhealthy(
+                f"health = stop: stopped at step {self.pos.step} on '{self.health.stop_reason}' "
+                f"and saved {self.ckpt_dir / 'last.pt'}; continue with: ganforge train --resume "
+                f"{folder} --set health=warn"
+            )
 
     def _finished(self, stop: _StopSignal) -> bool:
         """Whether the budget is spent or a signal asked to stop (agreed by all ranks), and
         the losses since the last check are finite; a rollback trains on."""
         done = _budget_reached(self.cfg, self.pos, self.batches) or stop.requested
+        done = done or bool(self.health and self.health.stop_reason)
         return distributed.any_rank(done, self.world, self.device) and self.check_losses()
 
     def step(self) -> None:
@@ -428,6 +443,8 @@ class Trainer:
         self._last = (stats, real, batch_epoch, batch_index)
         if scalars:
             self.log_step(stats, real, batch_epoch, batch_index, grids)
+        if self.health is not None:
+            self.health.observe(pos.step, stats, self.logger, self.step_fn.statistics)
         if save:
             self.save()
         self.evaluate()
