@@ -30,7 +30,12 @@ from ganforge.data import BatchLoader, DataSpec, load_data, load_sample, resolve
 from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES
 from ganforge.models import build_models
-from ganforge.training.device import autocast_factory, choose_threads, resolve_device
+from ganforge.training.device import (
+    autocast_factory,
+    choose_threads,
+    resolve_device,
+    run_thread_tuner,
+)
 from ganforge.training.steps import StepOptions, build_step
 
 
@@ -131,17 +136,19 @@ def machine_name(device: torch.device) -> str:
 
 def ganforge_steps(cfg: TrainConfig, device: torch.device) -> tuple[Iterator[int], int]:
     """ganforge's training step on the bundled MNIST sample, as ``ganforge train`` builds it,
-    forever; yields each batch's size. Also returns the thread count training would use."""
+    forever; yields each batch's size. Also returns the thread count training would use
+    (on the CPU chosen by timing, as training chooses it)."""
     data, _ = load_data(DataSpec("mnist-sample", image_size=cfg.image_size, channels=cfg.channels))
     torch.manual_seed(cfg.seed)
     G, D = build_models(cfg)
-    threads = choose_threads(cfg.threads, [G, D])
     autocast = autocast_factory(device, cfg.precision)
     step = build_step(
         G, D, LOSSES[cfg.loss], (cfg.lr_g, cfg.lr_d), (cfg.beta1, cfg.beta2), device, autocast,
         StepOptions.from_config(cfg),
     )  # fmt: skip
     loader = BatchLoader(data, cfg.batch_size, cfg.seed, device, cfg.drop_last)
+    fallback = choose_threads(cfg.threads, [G, D])
+    threads = run_thread_tuner(cfg, device, step, loader, fallback, timed=not cfg.compile).choose()
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
 
     def steps() -> Iterator[int]:
