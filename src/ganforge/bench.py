@@ -2,7 +2,7 @@
 
 Both loops run in one process on the same device, batch and model shapes, on
 the bundled MNIST sample. After warm-up steps, they take turns in timed windows
-(ganforge, reference, ganforge, ...), so that a machine that slows down or
+(ganforge, reference, reference, ganforge, ...), so that a machine that slows down or
 speeds up during the run affects both alike; each loop's figure is the median
 over its windows. FLOPs per image come from ``torch.utils.flop_counter`` over
 one untimed step of each loop; peak memory is the peak of CUDA's allocator over
@@ -268,7 +268,9 @@ def bench(
         _measure_step(loop, it, device)
     sizes = [steps // windows + (i < steps % windows) for i in range(windows)]
     for w, n in enumerate(sizes):
-        for loop, it in runners:
+        # odd windows in reverse order: no loop always follows the same one (a loop run
+        # after one on more threads meets that one's spinning OpenMP workers)
+        for loop, it in runners if w % 2 == 0 else runners[::-1]:
             _set_threads(loop, device)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
