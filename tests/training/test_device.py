@@ -170,6 +170,18 @@ def test_a_drift_in_step_time_re_times_and_switches(two_cores: None) -> None:
     assert tuner.checks == 2
 
 
+def test_a_clear_winner_ends_the_timing_after_one_round(two_cores: None) -> None:
+    machine, calls = _Machine({1: 1.0, 2: 5.0}), []
+
+    def probe() -> None:
+        calls.append(torch.get_num_threads())
+        machine.step()
+
+    tuner = ThreadTuner(0, probe, (1, 2), clock=machine.clock)
+    assert tuner.choose() == 1
+    assert calls == [1, 2, 1, 2]  # a warm-up step each, then one timed round
+
+
 def test_threads_asked_for_win_without_timing(two_cores: None) -> None:
     calls = []
     tuner = ThreadTuner(3, lambda: calls.append(1), (1, 2))

@@ -172,9 +172,11 @@ class ThreadTuner:
 
     def _time_candidates(self) -> dict[int, float]:
         """Seconds per probe step at each candidate count: one warm-up each, then rounds
-        taking turns (so a change of load meanwhile touches all alike); medians."""
+        taking turns (so a change of load meanwhile touches all alike) until one count is
+        twice as fast as another, or five rounds (three for slow steps); medians."""
         assert self.probe is not None
         times: dict[int, list[float]] = {n: [] for n in self.candidates}
+        medians: dict[int, float] = {}
         for n in self.candidates:
             torch.set_num_threads(n)
             self.probe()
@@ -185,9 +187,12 @@ class ThreadTuner:
                 t0 = self.clock()
                 self.probe()
                 times[n].append(self.clock() - t0)
+            medians = {n: statistics.median(ts) for n, ts in times.items()}
+            if max(medians.values()) > 2 * min(medians.values()):  # a clear winner already
+                break
             if done >= 2 and self.clock() - start > 3.0:  # slow steps: three rounds suffice
                 break
-        return {n: statistics.median(ts) for n, ts in times.items()}
+        return medians
 
     def tick(self) -> None:
         """Call once before each training step: the first call chooses; later ones watch
