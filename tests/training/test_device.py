@@ -123,6 +123,7 @@ def test_a_run_times_the_thread_counts_without_changing_what_it_computes(
     chosen, one, two = int(line.group(1)), float(line.group(2)), float(line.group(3))
     assert chosen == (1 if one <= two else 2)  # the faster one is kept
     assert timed.threads.threads == chosen and timed.threads.checks == 1
+    assert timed.threads.probe._copy is None  # the throwaway copy is freed after timing
     # the same run told the count: no timing, and bit-for-bit the same weights and RNG use
     fixed = Trainer(dataclasses.replace(cfg, threads=chosen), out=tmp_path / "fixed")
     fixed_weights = _weights(fixed)

@@ -93,24 +93,33 @@ def choose_threads(requested: int, models: list[nn.Module]) -> int:
     return 1 if (not conv and params < 2_000_000) else usable_cores()
 
 
-def throwaway_step(step: Callable[..., object], *args: object) -> Callable[[], object]:
-    """A function taking one step of a deep copy of ``step`` (its networks, optimisers, EMA,
-    augmentation) on ``args``, with the CPU random state restored afterwards: timing it
-    changes nothing the run computes. The copy is made on the first call."""
-    copies: list[Callable[..., object]] = []
+class Throwaway:
+    """One step of a deep copy of ``step`` (its networks, optimisers, EMA, augmentation) on
+    the arguments ``inputs()`` gives, with the CPU random state restored afterwards: timing
+    it changes nothing the run computes. The copy is made on the first call after
+    :meth:`release` (or ever), and dropped by it."""
 
-    def run() -> object:
-        if not copies:
-            copies.append(copy.deepcopy(step))
+    def __init__(self, step: Callable[..., object], inputs: Callable[[], tuple]) -> None:
+        self.step, self.inputs = step, inputs
+        self._copy: Callable[..., object] | None = None
+        self._args: tuple | None = None
+
+    def __call__(self) -> object:
+        if self._args is None:
+            self._args = self.inputs()
+        if self._copy is None:
+            self._copy = copy.deepcopy(self.step)
         with torch.random.fork_rng(devices=[]):
-            return copies[0](*args)
+            return self._copy(*self._args)
 
-    return run
+    def release(self) -> None:
+        """Free the copy (until the next call)."""
+        self._copy = None
 
 
 class ThreadTuner:
     """The CPU thread count, chosen by timing: before the first step, ``probe`` (one step
-    whose results are thrown away, see :func:`throwaway_step`) is timed at each of
+    whose results are thrown away, see :class:`Throwaway`) is timed at each of
     ``candidates`` threads and the fastest kept, with one line saying so. Then each
     :meth:`tick` (one per training step) notes the step time; when the median over a
     window drifts by more than ``drift`` times from the first window's (another job arrived
@@ -192,6 +201,9 @@ class ThreadTuner:
                 break
             if done >= 2 and self.clock() - start > 3.0:  # slow steps: three rounds suffice
                 break
+        release = getattr(self.probe, "release", None)
+        if release is not None:
+            release()  # a throwaway copy of the step: free it until the next timing
         return medians
 
     def tick(self) -> None:
@@ -236,15 +248,13 @@ def run_thread_tuner(
         current = torch.get_num_threads()
         return ThreadTuner(0, None, (current,), fallback=current)
 
-    def probe() -> object:
-        if not probes:
-            real, labels = loader.batch(0, 0)
-            z = torch.randn(real.shape[0], cfg.z_dim, generator=torch.Generator().manual_seed(0))
-            probes.append(throwaway_step(step, real, z, labels))
-        return probes[0]()
+    def first_batch() -> tuple:
+        real, labels = loader.batch(0, 0)
+        z = torch.randn(real.shape[0], cfg.z_dim, generator=torch.Generator().manual_seed(0))
+        return real, z, labels
 
-    probes: list[Callable[[], object]] = []
-    return ThreadTuner(cfg.threads, probe if timed else None, fallback=fallback, say=say)
+    probe = Throwaway(step, first_batch) if timed else None
+    return ThreadTuner(cfg.threads, probe, fallback=fallback, say=say)
 
 
 ADAM_IMPLS = ("auto", "fused", "foreach", "for-loop")
