@@ -69,7 +69,8 @@ def test_eval_mode_batchnorm_makes_each_image_independent_of_its_batch(tiny_run:
     G = load_generator(tiny_run)
     assert not any(m.training for m in G.modules())
     z = G.latents(8, seed=2)
-    assert torch.equal(G.generate(z[:1]), G.generate(z)[:1])
+    # equal up to float rounding: a batch of 1 and of 8 may take different conv kernels
+    torch.testing.assert_close(G.generate(z[:1]), G.generate(z)[:1], rtol=0, atol=1e-5)
     before = {k: v.clone() for k, v in G.state_dict().items()}
     batch = G.generate(z, batch_stats=True)  # train-mode BatchNorm: each batch's own statistics
     assert not torch.allclose(batch, G.generate(z))

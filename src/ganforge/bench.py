@@ -158,8 +158,7 @@ def ganforge_steps(cfg: TrainConfig, device: torch.device) -> tuple[Iterator[int
         while True:
             real, labels = loader.batch(epoch, index)
             z = torch.randn(real.shape[0], cfg.z_dim, device=device, generator=noise)
-            stats = step(real, z, labels)
-            float(stats["loss/D"]), float(stats["loss/G"])  # the loop checks both every step
+            step(real, z, labels)  # the loop reads the losses only every scalar_every steps
             index += 1
             if index == len(loader):
                 epoch, index = epoch + 1, 0

@@ -44,6 +44,7 @@ class TrainConfig:
     background: str = "white"  # transparent pixels become white | black | grey | R,G,B
     decode_workers: int = 0  # processes decoding image folders; 0 = one per core for big ones
     max_memory_mb: float = 0.0  # bigger prepared files stream from disk; 0 = 1/4 device memory
+    holdout: float = 0.0  # share of the images kept out of training (by seed) to check memorising
     # model
     model: str = "dcgan"
     z_dim: int = 100
@@ -96,12 +97,16 @@ class TrainConfig:
     log_every: int = 100  # steps between console lines, grids and metrics; 0 = never
     log_batch_every: int = 0  # also log when the batch index inside the epoch is a multiple
     log_epoch_start: bool = False  # also log at the first batch of every epoch
+    scalar_every: int = 25  # steps between scalars (TensorBoard, metrics.jsonl); 0 = only at logs
+    image_step: str = "step"  # TensorBoard image index: step | count (grids so far, as seed-*)
     grid_n: int = 32  # fixed noise vectors drawn in every grid
     grid_mode: str = "eval"  # eval | train: the mode G is in while grids are drawn
     ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
     keep_last: int = 3  # periodic checkpoints kept beside last.pt; 0 keeps only last.pt
     on_nan: str = "stop"  # stop | rollback (to the last checkpoint, halving the learning rates)
     progress: bool = True  # tqdm progress bar
+    health: str = "warn"  # training-health warnings (training/health.py): off | warn | stop
+    health_every: int = 50  # steps between health checks
     # several processes (torchrun): see training/distributed.py
     dist_timeout: float = 600.0  # seconds a rank waits for the others before giving up
     sync_bn: bool = False  # SyncBatchNorm across GPUs (per-rank BatchNorm otherwise)
@@ -127,12 +132,14 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "bn_init": ("paper", "tutorial"),
     "precision": ("fp32", "bf16", "fp16"),
     "grid_mode": ("eval", "train"),
+    "image_step": ("step", "count"),
     "on_nan": ("stop", "rollback"),
+    "health": ("off", "warn", "stop"),
     "adam_impl": ("auto", "fused", "foreach", "for-loop"),
 }
 # metrics.EXTRACTORS, or the path of a feature network file (PATH.pt)
 _EXTRACTOR_NAMES = ("auto", "inception", "mnist-net", "fashion-net")
-_POSITIVE = ("z_dim", "g_features", "d_features", "batch_size", "grid_n")
+_POSITIVE = ("z_dim", "g_features", "d_features", "batch_size", "grid_n", "health_every")
 _NON_NEGATIVE = (
     "image_size",
     "epochs",
@@ -141,6 +148,7 @@ _NON_NEGATIVE = (
     "threads",
     "log_every",
     "log_batch_every",
+    "scalar_every",
     "ckpt_every",
     "keep_last",
     "decode_workers",
@@ -303,7 +311,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("lr_g", "lr_d"):
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"{key} must be positive, got {getattr(cfg, key)}")
-    for key in ("beta1", "beta2"):
+    for key in ("beta1", "beta2", "holdout"):
         if not 0 <= getattr(cfg, key) < 1:
             raise ConfigError(f"{key} must be in [0, 1), got {getattr(cfg, key)}")
     if cfg.channels not in (0, 1, 3):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +30,18 @@ def test_seed_simple_logs_scalars_and_both_grids(tmp_path: Path) -> None:
     tags = acc.Tags()
     assert {"real", "fake"} <= set(tags["images"])
     assert {"loss/D", "loss/G", "D(x)", "D(G(z))", "img_per_s"} <= set(tags["scalars"])
-    # the tutorial's cadence: the first batch of each epoch (313 batches of 32 in the sample)
-    assert [e.step for e in acc.Scalars("loss/D")] == [1, 314]
-    assert [e.step for e in acc.Images("fake")] == [0, 1]  # one image step per logged grid
-    losses = [json.loads(line)["loss/G"] for line in (run / "metrics.jsonl").open()]
-    assert len(losses) == 2 and losses[0] != losses[1]
-    assert len(list((run / "samples").glob("step*.png"))) == 2
+    # scalars every scalar_every (25) steps and with every grid
+    scalar_steps = [1, *range(25, 314, 25), 314, *range(325, 401, 25)]
+    assert [e.step for e in acc.Scalars("loss/D")] == scalar_steps
+    # grids at the tutorial's cadence, the first batch of each epoch (313 batches of 32 in
+    # the sample), and of the last step; indexed by the tutorial's counter, one per grid
+    assert [e.step for e in acc.Images("fake")] == [0, 1, 2]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == scalar_steps  # one record per logged step
+    assert records[0]["loss/G"] != records[-1]["loss/G"]
+    assert all({"D(x)", "D(G(z))"} <= set(r) for r in records)
+    grids = sorted(p.name for p in (run / "samples").glob("step*.png"))
+    assert grids == ["step0000001.png", "step0000314.png", "step0000400.png"]
     assert (run / "config.toml").is_file() and (run / "checkpoints" / "last.pt").is_file()
 
 
@@ -148,3 +157,108 @@ def test_image_folder_trains_rgb_dcgan_at_32(tmp_path: Path) -> None:
     assert state["position"]["step"] == 4
     last_weight = [v for k, v in state["G"].items() if k.endswith("weight")][-1]
     assert last_weight.shape[1] == 3  # the last ConvTranspose makes 3 channels
+
+
+def _grid_steps(run: Path) -> list[int]:
+    return sorted(int(p.stem[4:]) for p in (run / "samples").glob("step*.png"))
+
+
+def test_a_run_ends_with_a_grid_of_its_last_step_indexed_by_step(tmp_path: Path) -> None:
+    run = train(tiny(steps=7, log_every=5, scalar_every=3), out=tmp_path / "run")
+    assert _grid_steps(run) == [5, 7]  # the last step is not a multiple of log_every
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Images("fake")] == [5, 7]  # the training step
+    assert [e.step for e in events.Scalars("loss/D")] == [3, 5, 6, 7]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [3, 5, 6, 7]
+    assert ckpt.load(run / "checkpoints" / "last.pt")["position"]["step"] == 7
+    # no second grid when the last step was logged anyway
+    again = train(tiny(steps=10, log_every=5), out=tmp_path / "again")
+    assert _grid_steps(again) == [5, 10]
+
+
+def test_the_extra_last_grid_keeps_resume_bit_for_bit_in_train_mode(tmp_path: Path) -> None:
+    # grids drawn in train mode update BatchNorm's running statistics; the last step's
+    # extra grid must not, or a run stopped between two logs would resume differently
+    cfg = tiny(steps=7, log_every=5, grid_mode="train", ema_decay=0.0)  # grids draw G itself
+    whole = train(cfg, out=tmp_path / "whole")
+    split = train(cfg, out=tmp_path / "split", overrides={"steps": 4})
+    train(resume=split, overrides={"steps": 7})
+    assert _grid_steps(split) == [4, 5, 7]
+    a, b = (ckpt.load(r / "checkpoints" / "last.pt") for r in (whole, split))
+    for net in ("G", "D"):
+        for key, value in a[net].items():
+            assert torch.equal(value, b[net][key]), f"{net}.{key}"
+
+
+def test_a_signal_between_logs_ends_with_a_grid_of_the_last_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+
+    def d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 3:  # as Ctrl-C would, during step 3
+            os.kill(os.getpid(), signal.SIGINT)
+        return bce_d(real, fake)
+
+    monkeypatch.setitem(LOSSES, "signal-test", Loss(d, bce_g))
+    run = train(tiny(loss="signal-test", steps=100, log_every=50), out=tmp_path / "run")
+    assert ckpt.load(run / "checkpoints" / "last.pt")["position"]["step"] == 3
+    assert _grid_steps(run) == [3]
+
+
+def test_a_time_budget_shows_its_total_and_ends_with_a_grid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tiny(minutes=0.02, steps=0, log_every=100_000, progress=True)
+    run = train(cfg, out=tmp_path / "run")
+    err = capsys.readouterr().err
+    # tqdm draws the bar when it opens and when it closes (stderr is not a terminal)
+    bars = [line for line in re.split(r"[\r\n]", err) if "trained [" in line]
+    assert len(bars) >= 2 and all("/00:01 trained [" in line for line in bars), err
+    assert "  0%" in bars[0] and "100%" in bars[-1] and "00:01/00:01" in bars[-1]
+    last = ckpt.load(run / "checkpoints" / "last.pt")["position"]["step"]
+    assert f"step {last}, D=" in bars[-1] and "img_s=" in bars[-1]
+    assert _grid_steps(run) == [last]
+
+
+def test_nan_stops_at_the_first_check_after_it_naming_its_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the losses are read every scalar_every steps, not every step; the stop names the
+    # first bad step and nothing of the bad steps is logged or saved
+    calls = {"n": 0}
+
+    def d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return bce_d(real, fake) * (float("inf") if calls["n"] >= 6 else 1.0)
+
+    monkeypatch.setitem(LOSSES, "inf-test", Loss(d, bce_g))
+    cfg = tiny(loss="inf-test", steps=20, scalar_every=4, log_every=0, ckpt_every=0)
+    with pytest.raises(TrainingDiverged, match=r"loss of D became inf at step 6; .* none"):
+        train(cfg, out=tmp_path / "run")
+    assert calls["n"] == 8  # stopped at the check after step 8
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [4]
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+    assert _grid_steps(tmp_path / "run") == []
+
+
+def test_a_rollback_logs_the_steps_it_takes_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+
+    def d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return bce_d(real, fake) * (float("nan") if calls["n"] == 7 else 1.0)
+
+    monkeypatch.setitem(LOSSES, "nan-at-7", Loss(d, bce_g))
+    cfg = tiny(loss="nan-at-7", steps=8, scalar_every=3, ckpt_every=4, on_nan="rollback")
+    run = train(cfg, out=tmp_path / "run")
+    # found at step 8's checkpoint, rolled back to step 4: steps 5 to 8 again, with their logs
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [3, 6, 6, 8]
+    assert _grid_steps(run) == [8]

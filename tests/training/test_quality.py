@@ -40,7 +40,8 @@ def test_conditional_run_trains_end_to_end(tmp_path: Path) -> None:
     assert list(state["G_ema"]) == list(state["G"]) and state["G"][gain].shape[0] == 10
     assert state["ema_updates"] == 3
     assert not torch.equal(state["G_ema"][gain], state["G"][gain])
-    assert sorted(p.name for p in (run / "samples").glob("step*.png")) == ["step0000002.png"]
+    grids = sorted(p.name for p in (run / "samples").glob("step*.png"))
+    assert grids == ["step0000002.png", "step0000003.png"]  # log_every 2, and the last step
     G = load_generator(run)
     images = G.sample(4, seed=0, labels=torch.tensor([0, 1, 2, 3]))
     assert images.shape == (4, 1, 28, 28) and images.dtype == torch.uint8

@@ -213,3 +213,15 @@ def test_mismatch_counts_mislabelled_reals_as_fakes(mismatch: int) -> None:
         assert bool((D.seen[2] != labels).all())
     expected = with_wrong if mismatch else plain
     assert float(stats["loss/D"]) == pytest.approx(float(expected))
+
+
+def test_statistics_are_computed_only_when_asked() -> None:
+    out = _run(StepOptions(), steps=2)
+    step: GANStep = out["step"]
+    real_logits, fake_logits = step._logits  # type: ignore[misc]
+    stats = step.statistics()  # of the last step
+    assert set(stats) == {"D(x)", "D(G(z))"}
+    assert float(stats["D(x)"]) == pytest.approx(float(torch.sigmoid(real_logits).mean()))
+    assert 0 < float(stats["D(G(z))"]) < 1
+    real = torch.rand(8, 1, 28, 28) * 2 - 1
+    assert set(step(real, torch.randn(8, TINY.z_dim))) == {"loss/D", "loss/G"}  # losses only

@@ -13,34 +13,36 @@ import contextlib
 import dataclasses
 import math
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from ganforge import config as cfgmod
 from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
 from ganforge.data import BatchLoader, DataSpec, load_data, resolve_shape
+from ganforge.data.split import holdout_split
 from ganforge.errors import ConfigError, DataError, UserError
-from ganforge.logging import RunLogger, info
+from ganforge.logging import Progress, RunLogger, info
 from ganforge.losses import build_loss
 from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training import distributed, run_dir
 from ganforge.training.device import autocast_factory, choose_threads, run_thread_tuner
 from ganforge.training.evaluation import PeriodicEval
+from ganforge.training.guard import LossGuard, NonFinite
+from ganforge.training.health import TrainingUnhealthy, make_monitor
 from ganforge.training.quality import make_augment, make_ema, with_classes
 from ganforge.training.steps import StepOptions, build_step
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
 RESUMABLE_CHANGES = {
     "epochs", "steps", "minutes", "progress", "log_every", "ckpt_every", "keep_last", "device",
-    "on_nan", "dist_timeout", "decode_workers", "max_memory_mb",
+    "on_nan", "dist_timeout", "decode_workers", "max_memory_mb", "scalar_every", "image_step",
+    "health", "health_every",
 }  # fmt: skip
 # Speed settings that leave the arithmetic as it was may change too.
 RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
@@ -50,6 +52,7 @@ RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_featur
 # its data is (the checkpoint's data fingerprint checks that it is the same images).
 RESUMABLE_CHANGES |= {"precision", "channels_last", "adam_impl", "data", "data_root", "download"}
 MAX_ROLLBACKS = 3
+GUARD_EVERY = 50  # steps between reads of the losses when scalar_every is 0
 
 
 class TrainingDiverged(UserError):
@@ -63,7 +66,7 @@ class Position:
     step: int = 0
     epoch: int = 0
     index: int = 0  # next batch of the epoch
-    image_step: int = 0  # grids logged so far (TensorBoard image step)
+    image_step: int = 0  # grids logged so far (the TensorBoard image index with image_step=count)
     elapsed: float = 0.0  # seconds trained, summed over resumes
 
 
@@ -159,7 +162,7 @@ class Trainer:
 
     # opened by run(), once rank 0 holds the run folder's lock
     logger: RunLogger
-    bar: tqdm
+    progress: Progress
 
     def __init__(
         self,
@@ -187,8 +190,9 @@ class Trainer:
         self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
         torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
         self.G, self.D = G, D = build_models(cfg)  # raises before anything is written
+        trained, heldout = holdout_split(data, cfg.holdout, cfg.seed)  # holdout 0: (data, None)
         self.loader = BatchLoader(
-            data, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
+            trained, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
             cfg.max_memory_mb,
         )  # fmt: skip
         self.batches = len(self.loader)
@@ -232,6 +236,12 @@ class Trainer:
         self.pos = Position()
         self.ckpt_dir = self.folder / "checkpoints"
         self.rollbacks = 0  # on_nan=rollback: how many so far
+        self.guard = LossGuard()  # the losses not yet checked for NaN or Inf
+        # the last step's (stats, real batch, epoch, batch index), and where scalars and
+        # grids were last logged: the run ends with a grid of its last step, never two
+        self._last: tuple[dict[str, torch.Tensor], torch.Tensor, int, int] | None = None
+        self._scalars_at = self._grids_at = -1
+        self._values: dict[str, float] = {}  # the scalars logged at step _scalars_at
         if state is not None:
             lost += self.restore(state)
         if state is not None and world.is_main:
@@ -243,6 +253,10 @@ class Trainer:
                 f"resuming {self.folder} at step {self.pos.step} "
                 f"(epoch {self.pos.epoch}, batch {self.pos.index})"
             )
+        shown = ema.model if ema is not None else G  # the G that grids and samples show
+        fixed = (self.fixed_noise, self.fixed_labels)
+        self.health = make_monitor(cfg, shown, {"D": D, "G": G}, fixed, trained, heldout, autocast)
+        self.health = self.health if world.is_main else None  # rank 0 watches; all ranks stop
 
     def _create_folder(self, out: str | Path | None) -> Path:
         """A new run's folder with its config.toml, created by rank 0. Every rank learns
@@ -324,52 +338,62 @@ class Trainer:
         if self.world.is_main:
             ckpt.save_rotating(self.snapshot(), self.ckpt_dir, self.pos.step, self.cfg.keep_last)
 
-    def log_grids(self, real: torch.Tensor) -> None:
-        """Log a grid of the generator's images of the fixed noise beside one of ``real``."""
+    def log_grids(self, real: torch.Tensor, keep_state: bool = False) -> None:
+        """Log a grid of the generator's images of the fixed noise beside one of ``real``.
+
+        In TensorBoard the grids are indexed by the training step, or with
+        ``image_step = "count"`` by the number of grids logged before (the tutorial's
+        counter). ``keep_state``: leave G's buffers as they were (a grid drawn in train
+        mode updates BatchNorm's running statistics), so that an extra grid leaves the
+        weights a checkpoint holds as they were."""
         net = self.ema.model if self.ema is not None else self.G  # grids show the EMA G when on
         was_training = net.training
-        net.train(self.cfg.grid_mode == "train")
+        train_mode = self.cfg.grid_mode == "train"
+        kept = [b.clone() for b in net.buffers()] if keep_state and train_mode else []
+        net.train(train_mode)
         with torch.no_grad(), self.autocast():
             fake = net(self.fixed_noise, self.fixed_labels)
         net.train(was_training)
-        self.logger.grids(self.pos.image_step, self.pos.step, fake.float(), real[: self.cfg.grid_n])
+        with torch.no_grad():
+            for buffer, before in zip(net.buffers(), kept, strict=False):
+                buffer.copy_(before)
+        index = self.pos.image_step if self.cfg.image_step == "count" else self.pos.step
+        self.logger.grids(index, self.pos.step, fake.float(), real[: self.cfg.grid_n])
         self.pos.image_step += 1
+        self._grids_at = self.pos.step
 
     def run(self) -> None:
-        """Train until the budget is spent or a signal asks to stop; save the last step.
+        """Train until the budget is spent or a signal asks to stop; log the last step's
+        grid if it was not just logged; save the last step.
 
         Rank 0 holds the run folder's lock meanwhile. The ranks agree before every step
         whether to stop, so all of them stop together."""
         cfg, world, folder = self.cfg, self.world, self.folder
-        total = _total_steps(cfg, self.batches)
         lock = run_dir.RunLock(folder).acquire() if world.is_main else None
         if world.is_main:
             ckpt.remove_stale_temps(self.ckpt_dir)
             cfgmod.save(cfg, folder / "config.toml")  # a resumed run's, e.g. its data's new place
             info(f"run folder: {folder}   watch it with: tensorboard --logdir {folder / 'tb'}")
         self.logger = RunLogger(folder, enabled=world.is_main)
-        self.bar = tqdm(
-            total=total, initial=self.pos.step, unit="step", dynamic_ncols=True,
-            disable=not (cfg.progress and world.is_main),
-            mininterval=0.5 if sys.stderr.isatty() else 30,
+        self.progress = Progress(
+            _total_steps(cfg, self.batches), cfg.minutes * 60, self.pos.step, self.pos.elapsed,
+            enabled=cfg.progress and world.is_main,
         )  # fmt: skip
         self._window_start, self._window_images = time.perf_counter(), 0  # for img_per_s
         self.G.train()
         self.D.train()
         with _StopSignal() as stop:
             try:
-                while not distributed.any_rank(
-                    _budget_reached(cfg, self.pos, self.batches) or stop.requested,
-                    world,
-                    self.device,
-                ):
+                while not self._finished(stop):
                     self.threads.tick()  # CPU thread count: chosen, then re-timed on drift
                     self.step()
+                if self._last is not None and self._grids_at != self.pos.step:
+                    self.log_step(*self._last, grids=True, final=True)
                 self.save()
                 if world.is_main:
                     progress_gif(folder / "samples")  # progress.gif from the grids so far
             finally:
-                self.bar.close()
+                self.progress.close()
                 self.logger.close()
                 if lock is not None:
                     lock.release()
@@ -378,45 +402,74 @@ class Trainer:
             info(
                 f"stopped at step {self.pos.step}; continue with: ganforge train --resume {folder}"
             )
+        if self.health and self.health.stop_reason:
+            raise TrainingUnhealthy(
+                f"health = stop: stopped at step {self.pos.step} on '{self.health.stop_reason}' "
+                f"and saved {self.ckpt_dir / 'last.pt'}; continue with: ganforge train --resume "
+                f"{folder} --set health=warn"
+            )
+
+    def _finished(self, stop: _StopSignal) -> bool:
+        """Whether the budget is spent or a signal asked to stop (agreed by all ranks), and
+        the losses since the last check are finite; a rollback trains on."""
+        done = _budget_reached(self.cfg, self.pos, self.batches) or stop.requested
+        done = done or bool(self.health and self.health.stop_reason)
+        return distributed.any_rank(done, self.world, self.device) and self.check_losses()
 
     def step(self) -> None:
-        """One update on the next batch; then the loss check, logs, checkpoint, evaluation."""
+        """One update on the next batch; then, when due, the loss check, logs, checkpoint,
+        evaluation."""
         cfg, world, pos = self.cfg, self.world, self.pos
         t0 = time.perf_counter()
         real, labels = self.loader.batch(pos.epoch, pos.index)
         # every rank draws the global batch's noise and keeps its own slice of it
         n = real.shape[0]
         z = torch.randn(n * world.size, cfg.z_dim, device=self.device, generator=self.noise)
-        z = z[world.rank * n : (world.rank + 1) * n]
+        if world.size > 1:
+            z = z[world.rank * n : (world.rank + 1) * n]
         stats = self.step_fn(real, z, labels)
         batch_epoch, batch_index = pos.epoch, pos.index
-        stats = distributed.mean_over_ranks(stats, world, self.device)  # the global batch's
         pos.step += 1
         pos.index += 1
         if pos.index == self.batches:
             pos.epoch, pos.index = pos.epoch + 1, 0
-        self._window_images += real.shape[0]
-        loss_d, loss_g = float(stats["loss/D"]), float(stats["loss/G"])
-        finite = math.isfinite(loss_d) and math.isfinite(loss_g)
-        if distributed.any_rank(not finite, world, self.device):
-            self.on_non_finite_loss(loss_d, loss_g)  # a rollback replaces self.pos
-            return
+        self._window_images += n
+        self.guard.add(pos.step, stats["loss/D"], stats["loss/G"])  # read when checked
         pos.elapsed += time.perf_counter() - t0
-        self.bar.update(1)
-        self.log_step(stats, real, batch_epoch, batch_index)
-        if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
+        scalars, grids = self._log_due(batch_index)
+        save = bool(cfg.ckpt_every and pos.step % cfg.ckpt_every == 0)
+        evaluate = self.evaluator is not None and self.evaluator.due(pos.step)
+        interval = pos.step % (cfg.scalar_every or GUARD_EVERY) == 0
+        if (scalars or save or evaluate or interval) and not self.check_losses():
+            return  # rolled back: self.pos is the checkpoint's
+        self.progress.update(pos.step, pos.elapsed)
+        self._last = (stats, real, batch_epoch, batch_index)
+        if scalars:
+            self.log_step(stats, real, batch_epoch, batch_index, grids)
+        if self.health is not None:
+            self.health.observe(pos.step, stats, self.logger, self.step_fn.statistics)
+        if save:
             self.save()
         self.evaluate()
 
-    def on_non_finite_loss(self, loss_d: float, loss_g: float) -> None:
+    def check_losses(self) -> bool:
+        """Read the losses of the steps since the last check (agreed by all ranks). True
+        when all were finite; False after a rollback (see :meth:`on_non_finite_loss`)."""
+        bad = self.guard.check()
+        if not distributed.any_rank(bad is not None, self.world, self.device):
+            return True
+        self.on_non_finite_loss(bad or NonFinite(self.pos.step, "D or G on another rank", math.nan))
+        return False
+
+    def on_non_finite_loss(self, bad: NonFinite) -> None:
         """A loss became NaN or Inf on some rank: roll back to last.pt with halved learning
         rates where on_nan=rollback allows it, else raise :class:`TrainingDiverged`."""
-        which, value = ("D", loss_d) if not math.isfinite(loss_d) else ("G", loss_g)
+        which, value, bad_step = bad.network, bad.value, bad.step
         last = self.ckpt_dir / "last.pt"
         if self.cfg.on_nan == "rollback" and last.is_file() and self.rollbacks < MAX_ROLLBACKS:
             self.rollbacks += 1
-            bad_step = self.pos.step
             self.restore(ckpt.load(last, self.device))
+            self.guard.clear()
             for opt in (self.opt_g, self.opt_d):
                 for group in opt.param_groups:
                     group["lr"] *= 0.5
@@ -425,38 +478,58 @@ class Trainer:
                 f"step {self.pos.step} and halved the learning rates ({self.rollbacks}/"
                 f"{MAX_ROLLBACKS})"
             )
-            self.bar.n = self.pos.step
+            self.progress.update(self.pos.step, self.pos.elapsed)
+            self._last = None  # the abandoned steps' batch; their logs are logged again
+            self._scalars_at = self._grids_at = -1
             return
         raise TrainingDiverged(
-            f"loss of {which} became {value} at step {self.pos.step}; the last good "
+            f"loss of {which} became {value} at step {bad_step}; the last good "
             f"checkpoint is {last if last.is_file() else 'none (no step was saved)'}; "
             "lower the learning rate, or use --set on_nan=rollback"
         )
 
-    def log_step(
-        self, stats: dict[str, torch.Tensor], real: torch.Tensor, epoch: int, index: int
-    ) -> None:
-        """Log the step just taken on batch ``index`` of ``epoch`` when the config asks:
-        scalars, grids, the progress bar's figures and a console line."""
-        cfg, pos = self.cfg, self.pos
-        due = (
-            (cfg.log_every and pos.step % cfg.log_every == 0)
+    def _log_due(self, index: int) -> tuple[bool, bool]:
+        """(scalars, grids): what the config logs for the step just taken on batch ``index``
+        of its epoch. Scalars come every scalar_every steps and with every grid."""
+        cfg, step = self.cfg, self.pos.step
+        grids = bool(
+            (cfg.log_every and step % cfg.log_every == 0)
             or (cfg.log_batch_every and index % cfg.log_batch_every == 0)
             or (cfg.log_epoch_start and index == 0)
         )
-        if not due:
+        return grids or bool(cfg.scalar_every and step % cfg.scalar_every == 0), grids
+
+    def log_step(
+        self,
+        stats: dict[str, torch.Tensor],
+        real: torch.Tensor,
+        epoch: int,
+        index: int,
+        grids: bool,
+        final: bool = False,
+    ) -> None:
+        """Log the step just taken on batch ``index`` of ``epoch``: scalars (TensorBoard,
+        one metrics.jsonl record) and the progress bar's figures unless this step's are
+        logged already; with ``grids`` also the grids and a console line. ``final``: the
+        run's last step, whose extra grid must leave G's buffers as they were."""
+        cfg, pos = self.cfg, self.pos
+        if self._scalars_at != pos.step:
+            now = time.perf_counter()
+            img_s = self._window_images / max(now - self._window_start, 1e-9)
+            self._window_start, self._window_images = now, 0
+            figures = {**stats, **self.step_fn.statistics()}
+            figures = distributed.mean_over_ranks(figures, self.world, self.device)  # global batch
+            self._values = values = {k: float(v) for k, v in figures.items()}
+            values["img_per_s"] = img_s
+            values["epoch"] = pos.epoch
+            self.logger.scalars(pos.step, values)
+            self._scalars_at = pos.step
+            self.progress.figures(values["loss/D"], values["loss/G"], img_s)
+        if not grids:
             return
-        now = time.perf_counter()
-        img_s = self._window_images / max(now - self._window_start, 1e-9)
-        self._window_start, self._window_images = now, 0
-        values = {k: float(v) for k, v in stats.items()}
-        loss_d, loss_g = values["loss/D"], values["loss/G"]
-        values["img_per_s"] = img_s
-        values["epoch"] = pos.epoch
-        self.logger.scalars(pos.step, values)
-        self.log_grids(real)
-        self.bar.set_postfix(D=f"{loss_d:.3f}", G=f"{loss_g:.3f}", img_s=f"{img_s:.0f}")
+        self.log_grids(real, keep_state=final)
         epochs = f"/{cfg.epochs}" if cfg.epochs else ""
+        loss_d, loss_g = self._values["loss/D"], self._values["loss/G"]
         info(
             f"Epoch [{epoch}{epochs}] Batch {index}/{self.batches} "
             f"Loss D: {loss_d:.4f}, loss G: {loss_g:.4f}"

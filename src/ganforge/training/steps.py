@@ -96,7 +96,8 @@ class _Piece:
 
 
 class GANStep:
-    """Callable doing one D step (and, when due, one G step), returning the step's statistics."""
+    """Callable doing one D step (and, when due, one G step), returning the step's losses
+    (and penalties); :meth:`statistics` gives the rest of what is logged."""
 
     def __init__(
         self,
@@ -128,7 +129,8 @@ class GANStep:
         self.n_critic, self.augment, self.ema = n_critic, augment, ema
         self.d_steps = d_steps  # D steps done so far: schedules n_critic and lazy penalties
         self.mismatch_classes = mismatch_classes  # 0: off
-        self._last_g: dict[str, Tensor] = {"loss/G": torch.tensor(0.0)}  # until G first steps
+        self._last_g: dict[str, Tensor] = {}  # the last G step's loss (0 until G first steps)
+        self._logits: tuple[Tensor, Tensor] | None = None  # D's on the last real and fake
         # With a compile backend each piece is one compiled graph; none spans two backwards.
         self._generate = _Piece(self._generate_fn, "G's forward", compile_backend)
         self._d_loss = _Piece(self._d_loss_fn, "D's loss", compile_backend)
@@ -138,6 +140,7 @@ class GANStep:
         self._graph_key: tuple[Any, ...] = ()
         self._graph_inputs: list[Tensor | None] = []
         self._graph_outputs: dict[str, Tensor] = {}
+        self._graph_logits: tuple[Tensor, Tensor] | None = None  # each replay rewrites them
         self._eager_calls = 0
 
     def _generate_fn(self, z: Tensor, labels: Tensor | None) -> Tensor:
@@ -180,19 +183,32 @@ class GANStep:
         self.d_steps += 1
         if self.augment is not None:
             self.augment.observe(real_logits)
-            stats["augment/p"] = torch.tensor(self.augment.p)
-            stats["augment/r_t"] = torch.tensor(self.augment.r_t)
 
         if g_turn:
             self._last_g = self._g_step(fake, labels)
 
+        self._logits = (real_logits.detach(), fake_logits.detach())
         return {
             "loss/D": loss_d.detach(),
-            **self._last_g,
-            "D(x)": torch.sigmoid(real_logits.detach()).mean(),
-            "D(G(z))": torch.sigmoid(fake_logits.detach()).mean(),
+            **(self._last_g or {"loss/G": torch.zeros_like(loss_d.detach())}),
             **{k: v.detach() for k, v in stats.items()},
         }
+
+    def statistics(self) -> dict[str, Tensor]:
+        """Figures of the last step worth logging but not needed to train, computed only
+        when asked: D's mean output on the real and the fake images, and the adaptive
+        augmentation's p and r_t. With CUDA graphs they read the graph's last replay."""
+        if self._logits is None:
+            return {}
+        real_logits, fake_logits = self._logits
+        stats = {
+            "D(x)": torch.sigmoid(real_logits).mean(),
+            "D(G(z))": torch.sigmoid(fake_logits).mean(),
+        }
+        if self.augment is not None:
+            stats["augment/p"] = torch.tensor(self.augment.p)
+            stats["augment/r_t"] = torch.tensor(self.augment.r_t)
+        return stats
 
     def _g_step(self, fake: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
         # G step on the same fake, now through D. With freeze_d, D's weights need no
@@ -240,6 +256,7 @@ class GANStep:
                 if static is not None and new is not None:
                     static.copy_(new)
             self._graph.replay()
+            self._logits = self._graph_logits
             return {k: v.clone() for k, v in self._graph_outputs.items()}
         if self._graph is not None or self._eager_calls < CUDA_GRAPH_WARMUP:
             self._eager_calls += 1
@@ -261,7 +278,7 @@ class GANStep:
                 self._graph_outputs = self.step(*self._graph_inputs)  # type: ignore[arg-type]
         finally:
             torch.set_autocast_cache_enabled(cache)
-        self._graph, self._graph_key = graph, key
+        self._graph, self._graph_key, self._graph_logits = graph, key, self._logits
         graph.replay()  # capturing records the work; replaying does this batch's update
         return {k: v.clone() for k, v in self._graph_outputs.items()}
 
