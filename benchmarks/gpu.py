@@ -190,10 +190,10 @@ def bench_groups(args: argparse.Namespace, budget: Budget, groups: list[Group]) 
             print("   dry run: not run (torch.compile is checked on the first compiled group "
                   "only: tracing takes a while on one core)", flush=True)  # fmt: skip
             continue
-        ran.append(group)
         argv = [__file__, "--child", json.dumps(spec)]
         code, out, _ = launch(argv, args.dry_run, budget.left() - reserve, _child_main)
-        print(out, end="", flush=True)
+        shown = [ln for ln in out.splitlines() if not ln.startswith(("ROW ", "SKIP "))]
+        print("\n".join(shown), flush=True)
         if code != 0:
             why = "timed out" if code == 124 else f"exit status {code}"
             print(f"   FAILED ({why}); see the lines above", flush=True)
@@ -204,6 +204,8 @@ def bench_groups(args: argparse.Namespace, budget: Budget, groups: list[Group]) 
                 print(f"   skipped: {line[5:]}", flush=True)
             if line.startswith("ROW "):
                 rows.append({"group": group.name, **json.loads(line[4:])})
+        if "\nROW " in "\n" + out:  # it ran (not skipped, e.g. bf16 on a CPU without it)
+            ran.append(group)
     return rows
 
 
