@@ -10,6 +10,7 @@ from ganforge.bench import bench
 from ganforge.cli import main
 from ganforge.config import load_preset
 from ganforge.errors import ConfigError
+from ganforge.training.device import usable_cores
 from tests.conftest import run_cli
 
 
@@ -45,7 +46,7 @@ def test_bench_counts_the_flops_freezing_d_saves() -> None:
     # one training step of the simple GAN: forward, backward, both networks, per image
     assert 0.002e9 < ref.flops_per_image < 0.003e9
     assert ours.peak_bytes > 0 and ref.peak_bytes > 0
-    assert ours.threads == 1  # small MLP: one thread
+    assert ours.threads in (1, usable_cores())  # chosen by timing
     assert result.ratio is not None
     assert [lp.name for lp in result.loops] == ["ganforge", "unfrozen", "reference"]
 

@@ -2,7 +2,7 @@
 
 Both loops run in one process on the same device, batch and model shapes, on
 the bundled MNIST sample. After warm-up steps, they take turns in timed windows
-(ganforge, reference, ganforge, ...), so that a machine that slows down or
+(ganforge, reference, reference, ganforge, ...), so that a machine that slows down or
 speeds up during the run affects both alike; each loop's figure is the median
 over its windows. FLOPs per image come from ``torch.utils.flop_counter`` over
 one untimed step of each loop; peak memory is the peak of CUDA's allocator over
@@ -30,7 +30,12 @@ from ganforge.data import BatchLoader, DataSpec, load_data, load_sample, resolve
 from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES
 from ganforge.models import build_models
-from ganforge.training.device import autocast_factory, choose_threads, resolve_device
+from ganforge.training.device import (
+    autocast_factory,
+    choose_threads,
+    resolve_device,
+    run_thread_tuner,
+)
 from ganforge.training.steps import StepOptions, build_step
 
 
@@ -131,17 +136,19 @@ def machine_name(device: torch.device) -> str:
 
 def ganforge_steps(cfg: TrainConfig, device: torch.device) -> tuple[Iterator[int], int]:
     """ganforge's training step on the bundled MNIST sample, as ``ganforge train`` builds it,
-    forever; yields each batch's size. Also returns the thread count training would use."""
+    forever; yields each batch's size. Also returns the thread count training would use
+    (on the CPU chosen by timing, as training chooses it)."""
     data, _ = load_data(DataSpec("mnist-sample", image_size=cfg.image_size, channels=cfg.channels))
     torch.manual_seed(cfg.seed)
     G, D = build_models(cfg)
-    threads = choose_threads(cfg.threads, [G, D])
     autocast = autocast_factory(device, cfg.precision)
     step = build_step(
         G, D, LOSSES[cfg.loss], (cfg.lr_g, cfg.lr_d), (cfg.beta1, cfg.beta2), device, autocast,
         StepOptions.from_config(cfg),
     )  # fmt: skip
     loader = BatchLoader(data, cfg.batch_size, cfg.seed, device, cfg.drop_last)
+    fallback = choose_threads(cfg.threads, [G, D])
+    threads = run_thread_tuner(cfg, device, step, loader, fallback, timed=not cfg.compile).choose()
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
 
     def steps() -> Iterator[int]:
@@ -260,7 +267,9 @@ def bench(
         _measure_step(loop, it, device)
     sizes = [steps // windows + (i < steps % windows) for i in range(windows)]
     for w, n in enumerate(sizes):
-        for loop, it in runners:
+        # odd windows in reverse order: no loop always follows the same one (a loop run
+        # after one on more threads meets that one's spinning OpenMP workers)
+        for loop, it in runners if w % 2 == 0 else runners[::-1]:
             _set_threads(loop, device)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)

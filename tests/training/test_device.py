@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from ganforge.errors import ConfigError
 from ganforge.models import build_models
 from ganforge.training import device as devmod
 from ganforge.training.device import (
+    ThreadTuner,
     adam_options,
     autocast_factory,
     choose_threads,
@@ -20,6 +24,8 @@ from ganforge.training.device import (
     cuda_graphs_problem,
     resolve_device,
 )
+from ganforge.training.loop import Trainer
+from tests.training.helpers import tiny
 
 CPU = torch.device("cpu")
 AVX2_FLAGS = "flags\t\t: fpu sse sse2 avx f16c avx2 fma bmi2\n"
@@ -86,6 +92,103 @@ def test_threads_one_for_small_mlps_all_cores_for_conv_models() -> None:
     assert choose_threads(0, mlp) == 1
     assert choose_threads(0, conv) == len(devmod.os.sched_getaffinity(0))
     assert choose_threads(3, mlp) == 3
+
+
+@pytest.fixture
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Training sees two usable cores (whatever taskset allows), so it times 1 and 2 threads;
+    the test's thread count is restored afterwards."""
+    monkeypatch.setattr(devmod, "usable_cores", lambda: 2)
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    trainer.run()
+    return {**trainer.G.state_dict(), **{f"D.{k}": v for k, v in trainer.D.state_dict().items()}}
+
+
+def test_a_run_times_the_thread_counts_without_changing_what_it_computes(
+    tmp_path: Path, two_cores: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tiny("quick", steps=4, log_every=0, ckpt_every=0, augment="translation,cutout")
+    timed = Trainer(cfg, out=tmp_path / "timed")
+    timed_weights = _weights(timed)
+    err = capsys.readouterr().err
+    line = re.search(
+        r"threads: ([12]) \(1 thread: ([0-9.]+) ms/step, 2 threads: ([0-9.]+) ms/step\)", err
+    )
+    assert line is not None, err
+    chosen, one, two = int(line.group(1)), float(line.group(2)), float(line.group(3))
+    assert chosen == (1 if one <= two else 2)  # the faster one is kept
+    assert timed.threads.threads == chosen and timed.threads.checks == 1
+    assert timed.threads.probe._copy is None  # the throwaway copy is freed after timing
+    # the same run told the count: no timing, and bit-for-bit the same weights and RNG use
+    fixed = Trainer(dataclasses.replace(cfg, threads=chosen), out=tmp_path / "fixed")
+    fixed_weights = _weights(fixed)
+    assert "threads:" not in capsys.readouterr().err and fixed.threads.checks == 0
+    assert torch.get_num_threads() == chosen
+    for key, value in timed_weights.items():
+        assert torch.equal(value, fixed_weights[key]), key
+    assert torch.equal(timed.noise.get_state(), fixed.noise.get_state())
+
+
+class _Machine:
+    """A simulated CPU: a step takes ``ms[threads]`` milliseconds of its clock, times ``load``."""
+
+    def __init__(self, ms: dict[int, float]) -> None:
+        self.now, self.ms, self.load = 0.0, ms, 1.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def step(self) -> None:
+        self.now += self.ms[torch.get_num_threads()] * self.load / 1e3
+
+
+def test_a_drift_in_step_time_re_times_and_switches(two_cores: None) -> None:
+    machine, lines = _Machine({1: 3.0, 2: 2.0}), []
+    tuner = ThreadTuner(
+        0, machine.step, (1, 2), say=lines.append, clock=machine.clock, window=10, window_s=0.0
+    )
+    for _ in range(40):  # quiet: 2 threads is faster, and stays chosen
+        tuner.tick()
+        machine.step()
+    assert lines == ["threads: 2 (1 thread: 3.0 ms/step, 2 threads: 2.0 ms/step)"]
+    machine.ms, machine.load = {1: 3.5, 2: 6.0}, 1.0  # another job takes a core
+    for _ in range(30):
+        tuner.tick()
+        machine.step()
+    assert tuner.threads == 1 and tuner.checks == 2
+    assert lines[1] == (
+        "threads: 1 (step time 3.0x the earlier steps': re-timed; "
+        "1 thread: 3.5 ms/step, 2 threads: 6.0 ms/step)"
+    )
+    for _ in range(50):  # a steady step time: no more timing
+        tuner.tick()
+        machine.step()
+    assert tuner.checks == 2
+
+
+def test_a_clear_winner_ends_the_timing_after_one_round(two_cores: None) -> None:
+    machine, calls = _Machine({1: 1.0, 2: 5.0}), []
+
+    def probe() -> None:
+        calls.append(torch.get_num_threads())
+        machine.step()
+
+    tuner = ThreadTuner(0, probe, (1, 2), clock=machine.clock)
+    assert tuner.choose() == 1
+    assert calls == [1, 2, 1, 2]  # a warm-up step each, then one timed round
+
+
+def test_threads_asked_for_win_without_timing(two_cores: None) -> None:
+    calls = []
+    tuner = ThreadTuner(3, lambda: calls.append(1), (1, 2))
+    for _ in range(5):
+        tuner.tick()
+    assert calls == [] and tuner.threads == 3 and torch.get_num_threads() == 3
 
 
 def test_adam_options() -> None:

@@ -31,7 +31,7 @@ from ganforge.losses import build_loss
 from ganforge.models import build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training import distributed, run_dir
-from ganforge.training.device import autocast_factory, choose_threads
+from ganforge.training.device import autocast_factory, choose_threads, run_thread_tuner
 from ganforge.training.evaluation import PeriodicEval
 from ganforge.training.guard import LossGuard, NonFinite
 from ganforge.training.health import TrainingUnhealthy, make_monitor
@@ -211,8 +211,6 @@ class Trainer:
                 if line:
                     info(line)
 
-        if device.type == "cpu":
-            torch.set_num_threads(choose_threads(cfg.threads, [G, D]))
         self.ema = ema = make_ema(cfg, G)
         self.augment = augment = make_augment(cfg)
         loss = build_loss(cfg.loss, cfg.r1_gamma, cfg.r1_every, cfg.gp_weight)
@@ -224,6 +222,10 @@ class Trainer:
             if world.enabled else None,
         )  # fmt: skip
         self.opt_g, self.opt_d = self.step_fn.opt_g, self.step_fn.opt_d
+        self.threads = run_thread_tuner(  # chooses before the first step, see run()
+            cfg, device, self.step_fn, self.loader, choose_threads(cfg.threads, [G, D]),
+            timed=not world.enabled and not cfg.compile, say=info if world.is_main else None,
+        )  # fmt: skip
         self.noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
         self.fixed_noise = torch.randn(
             cfg.grid_n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)
@@ -383,6 +385,7 @@ class Trainer:
         with _StopSignal() as stop:
             try:
                 while not self._finished(stop):
+                    self.threads.tick()  # CPU thread count: chosen, then re-timed on drift
                     self.step()
                 if self._last is not None and self._grids_at != self.pos.step:
                     self.log_step(*self._last, grids=True, final=True)
