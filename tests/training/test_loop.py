@@ -262,3 +262,24 @@ def test_a_rollback_logs_the_steps_it_takes_again(
     records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
     assert [r["step"] for r in records] == [3, 6, 6, 8]
     assert _grid_steps(run) == [8]
+
+
+def test_an_epoch_budget_with_too_few_updates_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ganforge.training.loop import _few_epochs
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(32):
+        Image.fromarray(rng.integers(0, 256, (28, 28, 3), np.uint8)).save(folder / f"{i}.png")
+    cfg = tiny(data=str(folder), steps=0, epochs=2, batch_size=16)
+    train(cfg, out=tmp_path / "run")
+    out = capsys.readouterr()
+    assert "2 epochs of 2 batches are 4 updates: too few for a GAN" in out.out + out.err
+    assert "try --epochs 1500" in out.out + out.err
+    # the tutorial's 5 epochs of MNIST (469 batches of 128) are enough; steps or minutes too
+    assert _few_epochs(tiny(steps=0, epochs=5), 469) == ""
+    assert _few_epochs(tiny(steps=0, epochs=5, minutes=10.0), 27) == ""
+    assert _few_epochs(tiny(steps=0, epochs=5), 27).startswith("5 epochs of 27 batches are 135")

@@ -125,6 +125,22 @@ def _total_steps(cfg: TrainConfig, batches: int) -> int | None:
     return min(totals) if totals else None
 
 
+FEW_UPDATES = 1000  # an epoch budget that gives fewer updates than this gets a word
+
+
+def _few_epochs(cfg: TrainConfig, batches: int) -> str:
+    """A line when an epoch budget on small data buys too few updates to learn from (the
+    tutorial's 5 epochs are 2,345 updates on MNIST, 135 on 3,400 images), else ''."""
+    updates = cfg.epochs * batches
+    if not cfg.epochs or cfg.steps or cfg.minutes or updates >= FEW_UPDATES:
+        return ""
+    epochs = math.ceil(3 * FEW_UPDATES / batches)
+    return (
+        f"{cfg.epochs} epochs of {batches} batches are {updates} updates: too few for a GAN "
+        f"to draw much; try --epochs {epochs}, or a time budget (--epochs 0 --minutes 10)"
+    )
+
+
 def _resolve_config(
     cfg: TrainConfig | None, resume: str | Path | None, overrides: dict[str, Any]
 ) -> tuple[TrainConfig, dict[str, Any] | None, Path | None, list[str]]:
@@ -202,6 +218,7 @@ class Trainer:
                 "and drop_last is on"
             )
         self.data_fingerprint = ckpt.data_fingerprint(data.images, data.labels)
+        notices.append(_few_epochs(cfg, self.batches) if state is None else "")
         if state is not None:
             moved = any(k in overrides for k in ("data", "data_root"))
             notices.append(ckpt.check_same_data(state.get("data"), self.data_fingerprint, moved))
