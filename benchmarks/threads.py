@@ -55,7 +55,7 @@ def measure(scale: float, windows: int) -> list[tuple[str, float, float, float, 
     """Per case: img/s at 1 thread, at 2 threads, and at the count chosen by timing."""
     rows = []
     for label, preset, changes, steps in CASES:
-        cfg = validate(apply(load_preset(preset), changes, label))
+        cfg = validate(apply(load_preset(preset), {**changes, "tune_threads": True}, label))
         result = bench(
             cfg, steps=max(windows, int(steps * scale)), warmup=2, windows=windows,
             variants={"1 thread": {"threads": 1}, "2 threads": {"threads": 2}},

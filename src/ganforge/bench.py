@@ -148,7 +148,8 @@ def ganforge_steps(cfg: TrainConfig, device: torch.device) -> tuple[Iterator[int
     )  # fmt: skip
     loader = BatchLoader(data, cfg.batch_size, cfg.seed, device, cfg.drop_last)
     fallback = choose_threads(cfg.threads, [G, D])
-    threads = run_thread_tuner(cfg, device, step, loader, fallback, timed=not cfg.compile).choose()
+    timed = cfg.tune_threads and not cfg.compile
+    threads = run_thread_tuner(cfg, device, step, loader, fallback, timed=timed).choose()
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
 
     def steps() -> Iterator[int]:

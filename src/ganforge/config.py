@@ -86,7 +86,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | mps (or cuda:N)
     precision: str = "fp32"  # fp32 | bf16 | fp16
     channels_last: bool = True
-    threads: int = 0  # CPU threads; 0: chosen by timing 1 and all cores, re-timed on drift
+    threads: int = 0  # CPU threads; 0: by model size, or by timing with tune_threads
+    tune_threads: bool = False  # time 1 and all cores on a throwaway step, re-time on drift
     # speed: the step's fast paths, each with a switch (training/steps.py, docs/BENCHMARKS.md)
     freeze_d: bool = True  # D's weights get no gradient in the G step (same losses, less work)
     adam_impl: str = "auto"  # auto (fused on CPU and CUDA) | fused | foreach | for-loop

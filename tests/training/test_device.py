@@ -112,7 +112,9 @@ def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
 def test_a_run_times_the_thread_counts_without_changing_what_it_computes(
     tmp_path: Path, two_cores: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = tiny("quick", steps=4, log_every=0, ckpt_every=0, augment="translation,cutout")
+    cfg = tiny(
+        "quick", steps=4, log_every=0, ckpt_every=0, augment="translation,cutout", tune_threads=True
+    )
     timed = Trainer(cfg, out=tmp_path / "timed")
     timed_weights = _weights(timed)
     err = capsys.readouterr().err

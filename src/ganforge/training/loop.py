@@ -45,7 +45,7 @@ RESUMABLE_CHANGES = {
     "health", "health_every",
 }  # fmt: skip
 # Speed settings that leave the arithmetic as it was may change too.
-RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads"}
+RESUMABLE_CHANGES |= {"compile", "compile_backend", "cuda_graphs", "threads", "tune_threads"}
 # So may evaluation during training: it reads the generator, never changes it.
 RESUMABLE_CHANGES |= {"eval_every", "eval_samples", "eval_metrics", "eval_features"}
 # A run may move to another device or machine: the settings tied to the device, and where
@@ -241,7 +241,8 @@ class Trainer:
         self.opt_g, self.opt_d = self.step_fn.opt_g, self.step_fn.opt_d
         self.threads = run_thread_tuner(  # chooses before the first step, see run()
             cfg, device, self.step_fn, self.loader, choose_threads(cfg.threads, [G, D]),
-            timed=not world.enabled and not cfg.compile, say=info if world.is_main else None,
+            timed=cfg.tune_threads and not world.enabled and not cfg.compile,
+            say=info if world.is_main else None,
         )  # fmt: skip
         self.noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
         self.fixed_noise = torch.randn(
