@@ -137,7 +137,7 @@ def machine_name(device: torch.device) -> str:
 def ganforge_steps(cfg: TrainConfig, device: torch.device) -> tuple[Iterator[int], int]:
     """ganforge's training step on the bundled MNIST sample, as ``ganforge train`` builds it,
     forever; yields each batch's size. Also returns the thread count training would use
-    (on the CPU chosen by timing, as training chooses it)."""
+    (on the CPU chosen as training chooses it: by timing with ``tune_threads``)."""
     data, _ = load_data(DataSpec("mnist-sample", image_size=cfg.image_size, channels=cfg.channels))
     torch.manual_seed(cfg.seed)
     G, D = build_models(cfg)
