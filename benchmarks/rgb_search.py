@@ -1,8 +1,10 @@
 """Search for the RGB `fast-cpu` recipe: quality per CPU-minute on a real colour folder.
 
 Trains each candidate (changes on top of the 64-pixel colour DCGAN that `fast-cpu`
-gave before it had an RGB recipe) for the same wall-clock minutes on ONE thread (pin
-the process to a core that nothing else uses, e.g. ``taskset -c 0``), then scores
+gave before it had an RGB recipe, quality.OLD_RGB: its preset name is cleared, so the
+colour recipe the search chose does not replace the candidates' values) for the same
+wall-clock minutes on ONE thread (pin the process to a core that nothing else uses,
+e.g. ``taskset -c 0``), then scores
 5,000 EMA samples against the training folder in a feature network trained on the
 folder's classes (``ganforge featurenet train``): FID, precision/recall, and the KL
 divergence of the predicted class histogram from the data's own.
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from quality import draw, ema_generator, score_rgb
+from quality import OLD_RGB, draw, ema_generator, score_rgb
 
 from ganforge.config import load_preset
 from ganforge.data import DataSpec, load_data
@@ -34,12 +36,6 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import train
 from ganforge.training.run_dir import find_checkpoint
 
-# what `fast-cpu --channels 3 --image-size 64` trained before the RGB recipe existed
-OLD_RGB: dict[str, Any] = {
-    "model": "dcgan", "channels": 3, "image_size": 64, "z_dim": 64, "g_features": 16,
-    "d_features": 32, "bn_init": "paper", "loss": "bce", "lr_g": 2e-4, "lr_d": 2e-4,
-    "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "ema_decay": 0.999, "ema_rampup": 10.0,
-}  # fmt: skip
 # round 1: one change at a time, 3 minutes each
 ROUND1: dict[str, dict[str, Any]] = {
     "base (fast-cpu at 64 px, 3 channels)": {},
