@@ -41,8 +41,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganforge.config import TrainConfig, load_preset
-from ganforge.data import DataSpec, ImageData, load_data, resolve_shape
+from ganforge.config import TrainConfig, from_dict, load_preset
+from ganforge.data import DataSpec, ImageData, load_data
 from ganforge.sampling import Generator, load_generator, save_grid
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import train
@@ -183,18 +183,16 @@ def run_entry(
     cfg = load_preset(entry.preset)
     budget = {"minutes": minutes, "epochs": 0, "steps": 0} if entry.timed else {}
     cfg = dataclasses.replace(cfg, data=entry.data, progress=False, **budget, **entry.changes)
-    cfg, _ = resolve_shape(cfg)  # the shape the run trains at, for the real images below
     if train_it and not (run / "checkpoints" / "last.pt").exists():  # a finished run is kept
         train(cfg, out=run)
     state = ckpt.load(find_checkpoint(run))
     position = state["position"]
+    cfg = from_dict(state["config"])  # as trained: the data's shape, the preset's recipe
     G = ema_generator(run)
     fake, labels = draw(G, n)
     grid = fake[:100] if labels is not None else fake[:64]
     save_grid(grid, out / f"{entry.name}.png", nrow=10 if labels is not None else 8)
-    trained = ckpt.load(find_checkpoint(run))["config"]  # the channels and size the data chose
-    spec = DataSpec(entry.data, image_size=trained["image_size"], channels=trained["channels"])
-    real, _ = load_data(spec)
+    real, _ = load_data(DataSpec(entry.data, image_size=cfg.image_size, channels=cfg.channels))
     scores = (
         score_rgb(fake, real, features, memorised=entry.holdout)
         if entry.holdout
@@ -204,8 +202,8 @@ def run_entry(
         "name": entry.name, "preset": entry.preset, "data": entry.data,
         "changes": entry.changes, "train_seconds": round(position["elapsed"], 1),
         "steps": position["step"], "epochs": round(position["step"] / _batches(cfg, real), 2),
-        "ema": "G_ema" in state, "channels": trained["channels"],
-        "image_size": trained["image_size"], **scores,
+        "ema": "G_ema" in state, "channels": cfg.channels, "image_size": cfg.image_size,
+        **scores,
     }  # fmt: skip
     if labels is not None:
         result["class_accuracy"] = class_accuracy(fake, labels, entry.data)

@@ -103,11 +103,6 @@ def to_net_input(images: Tensor, channels: int, size: int) -> Tensor:
     return x.div(127.5).sub(1.0)
 
 
-def grey_28(images: Tensor) -> Tensor:
-    """uint8 ``[B, C, H, W]`` -> grey ``[B, 1, 28, 28]`` in [-1, 1] (luma, antialiased resize)."""
-    return to_net_input(images, 1, 28)
-
-
 def file_fingerprint(path: Path) -> str:
     """A short hash of a file's bytes."""
     digest = hashlib.sha256()
