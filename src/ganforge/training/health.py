@@ -230,7 +230,7 @@ class HealthMonitor:
         """The mean of each loss over the steps since the last check (one sync)."""
         if not self._window:
             return {}
-        keys = [k for k in self._window[0] if k in ("loss/D", "loss/G", "D(x)", "D(G(z))")]
+        keys = [k for k in self._window[0] if k in ("loss/D", "loss/G")]
         device = self._window[0]["loss/D"].device
         means = [torch.stack([s[k].to(device).float() for s in self._window]).mean() for k in keys]
         out = dict(zip(keys, torch.stack(means).tolist(), strict=True))
