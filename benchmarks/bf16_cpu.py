@@ -18,11 +18,11 @@ import tempfile
 from pathlib import Path
 
 from ganforge import train
-from ganforge.bench import bench
+from ganforge.bench.timing import bench
 from ganforge.config import load_preset, validate
+from ganforge.console import info
 from ganforge.errors import UserError
-from ganforge.logging import info
-from ganforge.training.device import cpu_has_bf16
+from ganforge.run.device import cpu_has_bf16
 
 
 def losses(cfg_changes: dict, steps: int, out: Path) -> list[tuple[float, float]]:

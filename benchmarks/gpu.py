@@ -96,10 +96,10 @@ def bf16_peak(gpu: str) -> float | None:
 
 def child(spec: dict[str, Any]) -> None:
     """Run one bench group and print its table, then one ``ROW {json}`` line per loop."""
-    from ganforge.bench import bench
+    from ganforge.bench.timing import bench
     from ganforge.config import apply, load_preset, validate
+    from ganforge.console import info
     from ganforge.errors import UserError
-    from ganforge.logging import info
 
     group = Group(**spec["group"])
     dry = spec["dry"]

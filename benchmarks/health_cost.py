@@ -22,8 +22,8 @@ from typing import Any
 from tqdm import tqdm
 
 from ganforge.config import load_preset
-from ganforge.logging import RunLogger
 from ganforge.training.loop import Trainer
+from ganforge.training.run_log import RunLogger
 
 BLOCK = 50  # steps per block: one health check at the default health_every = 50
 

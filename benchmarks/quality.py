@@ -43,10 +43,10 @@ from torch import Tensor
 
 from ganforge.config import TrainConfig, from_dict, load_preset
 from ganforge.data import DataSpec, ImageData, load_data
+from ganforge.run import checkpoint as ckpt
+from ganforge.run.folder import find_checkpoint
 from ganforge.sampling import Generator, load_generator, save_grid
-from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import train
-from ganforge.training.run_dir import find_checkpoint
 
 FEATURES = {"fashion-mnist": "fashion-net", "mnist": "mnist-net", "mnist-sample": "mnist-net"}
 

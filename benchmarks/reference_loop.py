@@ -2,7 +2,7 @@
 
     PYTHONPATH=src python benchmarks/reference_loop.py --preset seed-simple --steps 200
 
-The loop itself lives in ``ganforge.bench_reference`` so that the installed
+The loop itself lives in ``ganforge.bench.reference`` so that the installed
 ``ganforge bench --vs-reference`` can run it; this script times it by itself.
 """
 
@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from ganforge.bench_reference import reference_steps
+from ganforge.bench.reference import reference_steps
 from ganforge.config import load_preset
 from ganforge.data import load_sample, resolve_shape
-from ganforge.training.device import resolve_device
+from ganforge.run.device import resolve_device
 
 
 def main() -> None:

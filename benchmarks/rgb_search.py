@@ -31,10 +31,10 @@ from quality import OLD_RGB, draw, ema_generator, score_rgb
 
 from ganforge.config import load_preset
 from ganforge.data import DataSpec, load_data
+from ganforge.run import checkpoint as ckpt
+from ganforge.run.folder import find_checkpoint
 from ganforge.sampling import save_grid
-from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import train
-from ganforge.training.run_dir import find_checkpoint
 
 # round 1: one change at a time, 3 minutes each
 ROUND1: dict[str, dict[str, Any]] = {

@@ -14,11 +14,11 @@ import argparse
 import sys
 from typing import Any
 
-from ganforge.bench import bench
+from ganforge.bench.timing import bench
 from ganforge.config import load_preset, validate
 from ganforge.data import resolve_shape
 from ganforge.models import build_models
-from ganforge.training.device import choose_threads
+from ganforge.training.speed import choose_threads
 
 
 def variants(preset: str, compile: bool) -> dict[str, dict[str, Any]]:

@@ -18,9 +18,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from ganforge.bench import bench
+from ganforge.bench.timing import bench
 from ganforge.config import apply, load_preset, validate
-from ganforge.training.device import usable_cores
+from ganforge.training.speed import usable_cores
 
 # (label, preset, config changes, timed steps): a step of the colour fast-cpu takes longest
 CASES: list[tuple[str, str, dict[str, Any], int]] = [

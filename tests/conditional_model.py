@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from ganforge.config import TrainConfig
 from ganforge.models import MODELS
 from ganforge.models.mlp import MLPDiscriminator
-from ganforge.training import checkpoint as ckpt
+from ganforge.run import checkpoint as ckpt
 
 NAME = "tiny-conditional"
 NUM_CLASSES = 3

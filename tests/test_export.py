@@ -20,10 +20,10 @@ from ganforge.export import (
     run_export,
     sidecar_path,
 )
-from ganforge.logging import to_uint8
+from ganforge.grids import to_uint8
 from ganforge.models import MODELS
+from ganforge.run import checkpoint as ckpt
 from ganforge.sampling import METADATA_KEY
-from ganforge.training import checkpoint as ckpt
 from tests import conditional_model
 from tests.conftest import run_cli
 

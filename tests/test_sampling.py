@@ -15,10 +15,10 @@ from PIL import Image
 
 from ganforge import TrainConfig, load_generator
 from ganforge.errors import UserError
-from ganforge.logging import to_uint8
+from ganforge.grids import to_uint8
 from ganforge.models import MODELS, build_models
+from ganforge.run import checkpoint as ckpt
 from ganforge.sampling import Generator, slerp, strip_path, truncate
-from ganforge.training import checkpoint as ckpt
 from tests import conditional_model
 from tests.conftest import run_cli
 

@@ -144,7 +144,7 @@ def _add_sample(sub: Any) -> None:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from ganforge import sampling
     from ganforge.animation import check_animation_path
-    from ganforge.training.device import resolve_device
+    from ganforge.run.device import resolve_device
 
     if args.n <= 0:
         raise UserError(f"--n must be positive, got {args.n}")
@@ -306,7 +306,7 @@ def _progress_gif(run_or_ckpt: str, out: str) -> None:
     from pathlib import Path
 
     from ganforge.animation import progress_gif
-    from ganforge.training.run_dir import find_checkpoint, run_of
+    from ganforge.run.folder import find_checkpoint, run_of
 
     run = Path(run_or_ckpt)
     if not run.is_dir():
@@ -393,8 +393,8 @@ def _add_bench(sub: Any) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ganforge.bench import bench
-    from ganforge.logging import info
+    from ganforge.bench.timing import bench
+    from ganforge.console import info
 
     values: dict[str, Any] = {"device": args.device, "batch_size": args.batch_size}
     values = {k: v for k, v in values.items() if v is not None}
@@ -468,7 +468,7 @@ def _add_eval(sub: Any) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ganforge.evaluation import EvalRequest, compare_scores, evaluate_source, format_table
+    from ganforge.scoring import EvalRequest, compare_scores, evaluate_source, format_table
 
     if args.compare:
         if args.source:
@@ -526,7 +526,7 @@ def _add_featurenet(sub: Any) -> None:
 
 
 def _cmd_featurenet_train(args: argparse.Namespace) -> int:
-    from ganforge.evaluation import train_feature_net
+    from ganforge.scoring import train_feature_net
 
     trained, path = train_feature_net(
         args.data, args.data_root or "", args.epochs, args.out, args.seed,

@@ -381,7 +381,7 @@ def from_dict(values: dict[str, Any], where: str = "checkpoint") -> TrainConfig:
             "new since it was saved: " + ", ".join(f"{k}={getattr(defaults, k)!r}" for k in added)
         )
     if notes:
-        from ganforge.logging import info
+        from ganforge.console import info
 
         info(f"{where}: its config comes from another ganforge version: {'; '.join(notes)}")
     return apply(TrainConfig(), known, where)

@@ -22,10 +22,11 @@ from torch import Tensor, nn
 from ganforge import config as cfgmod
 from ganforge.animation import write_animation
 from ganforge.config import TrainConfig
+from ganforge.console import info
 from ganforge.errors import CheckpointError, UserError
-from ganforge.logging import grid_image, info, save_png, to_uint8
+from ganforge.grids import grid_image, save_png, to_uint8
 from ganforge.models import build_models
-from ganforge.training.run_dir import load_checkpoint
+from ganforge.run.folder import load_checkpoint
 
 Labels = int | Sequence[int] | Tensor | None
 LATENT_RECIPE = (

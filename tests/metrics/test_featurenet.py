@@ -81,8 +81,8 @@ def _colour_folder(root: Path, per_class: int = 40) -> Path:
 
 
 def test_a_colour_net_trains_on_a_labelled_folder_and_scores_by_its_path(tmp_path: Path) -> None:
-    from ganforge.evaluation import train_feature_net
     from ganforge.metrics import get_extractor
+    from ganforge.scoring import train_feature_net
 
     folder = _colour_folder(tmp_path / "pictures")
     out = tmp_path / "pictures-net.pt"
@@ -105,7 +105,7 @@ def test_a_folder_without_classes_is_refused(tmp_path: Path) -> None:
     from PIL import Image
 
     from ganforge.errors import DataError
-    from ganforge.evaluation import train_feature_net
+    from ganforge.scoring import train_feature_net
 
     flat = tmp_path / "flat"
     flat.mkdir()

@@ -18,9 +18,9 @@ from torch import nn
 from ganforge.config import TrainConfig
 from ganforge.data import ImageData, load_sample
 from ganforge.models import build_models
-from ganforge.training import checkpoint as ckpt
+from ganforge.run import checkpoint as ckpt
 from ganforge.training.distributed import World, shard
-from ganforge.training.evaluation import PeriodicEval
+from ganforge.training.periodic_eval import PeriodicEval
 from tests.training.helpers import on_mnist
 
 ROOT = Path(__file__).parents[2]

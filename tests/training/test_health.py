@@ -17,7 +17,7 @@ from tensorboard.util import tensor_util
 from ganforge import config as cfgmod
 from ganforge import train
 from ganforge.data import load_sample
-from ganforge.training import checkpoint as ckpt
+from ganforge.run import checkpoint as ckpt
 from ganforge.training.health import TrainingUnhealthy
 from ganforge.training.loop import Trainer
 from tests.conftest import run_cli

@@ -17,9 +17,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from ganforge import train
 from ganforge.errors import ConfigError, RunDirError
 from ganforge.losses import LOSSES, Loss, bce_d, bce_g
-from ganforge.training import checkpoint as ckpt
+from ganforge.run import checkpoint as ckpt
+from ganforge.run.folder import RunLock
 from ganforge.training.loop import TrainingDiverged
-from ganforge.training.run_dir import RunLock
 from tests.training.helpers import tiny
 
 

@@ -14,8 +14,8 @@ from ganforge.config import TrainConfig
 from ganforge.data import ImageData
 from ganforge.errors import ConfigError
 from ganforge.models import build_models
+from ganforge.run import checkpoint as ckpt
 from ganforge.sampling import load_generator
-from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import train
 from ganforge.training.quality import with_classes
 from tests.training.helpers import on_mnist

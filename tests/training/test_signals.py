@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ganforge.training import checkpoint as ckpt
+from ganforge.run import checkpoint as ckpt
 
 ROOT = Path(__file__).parents[2]
 

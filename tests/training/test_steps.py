@@ -18,7 +18,7 @@ import torch
 from ganforge.config import TrainConfig
 from ganforge.losses import LOSSES
 from ganforge.models import build_models
-from ganforge.training import device as devmod
+from ganforge.training import speed as devmod
 from ganforge.training.steps import GANStep, StepOptions, build_step, wrong_labels
 from tests.conftest import run_cli
 

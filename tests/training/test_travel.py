@@ -20,7 +20,7 @@ from ganforge.config import TrainConfig
 from ganforge.data import load_sample
 from ganforge.errors import DataError
 from ganforge.models import build_models
-from ganforge.training import checkpoint as ckpt
+from ganforge.run import checkpoint as ckpt
 from ganforge.training import distributed
 from ganforge.training.distributed import World
 from tests.metrics.conftest import digit_folder

@@ -7,15 +7,6 @@ function that yields batches of them) and feature arrays. See docs/METRICS.md.
 
 from ganforge.metrics.cache import RealImages, cache_root
 from ganforge.metrics.class_coverage import class_kl
-from ganforge.metrics.evaluate import (
-    METRICS,
-    Scores,
-    evaluate,
-    extract,
-    fp32_scoring,
-    parse_metrics,
-    score_features,
-)
 from ganforge.metrics.extractors import NAMES as EXTRACTORS
 from ganforge.metrics.extractors import FeatureExtractor, get_extractor
 from ganforge.metrics.frechet import fid, frechet_distance, gaussian
@@ -27,6 +18,15 @@ from ganforge.metrics.provenance import (
     ScoreCard,
     differences,
     which_fields_change_the_number,
+)
+from ganforge.metrics.scores import (
+    METRICS,
+    Scores,
+    evaluate,
+    extract,
+    fp32_scoring,
+    parse_metrics,
+    score_features,
 )
 
 __all__ = [

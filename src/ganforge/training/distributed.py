@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ganforge.errors import ConfigError
-from ganforge.training.device import resolve_device
+from ganforge.run.device import resolve_device
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,12 @@ import torch
 from torch import Tensor, nn
 
 from ganforge.config import TrainConfig
+from ganforge.console import info
 from ganforge.data import ImageData
 from ganforge.errors import UserError
-from ganforge.logging import RunLogger, info, to_uint8
+from ganforge.grids import to_uint8
 from ganforge.metrics.memorisation import memorisation_ratio, nearest_distances
+from ganforge.training.run_log import RunLogger
 
 # figures of the step just taken read at a check (the step computes them only when asked)
 _LAST_STEP_FIGURES = ("D(x)", "D(G(z))", "augment/p")

@@ -23,19 +23,22 @@ from torch import nn
 from ganforge import config as cfgmod
 from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
+from ganforge.console import Progress, info
 from ganforge.data import BatchLoader, DataSpec, load_data, resolve_shape
 from ganforge.data.split import holdout_split
 from ganforge.errors import ConfigError, DataError, UserError
-from ganforge.logging import Progress, RunLogger, info
 from ganforge.losses import build_loss
 from ganforge.models import build_models
-from ganforge.training import checkpoint as ckpt
-from ganforge.training import distributed, run_dir
-from ganforge.training.device import autocast_factory, choose_threads, run_thread_tuner
-from ganforge.training.evaluation import PeriodicEval
+from ganforge.run import checkpoint as ckpt
+from ganforge.run import folder as run_folder
+from ganforge.run.device import autocast_factory
+from ganforge.training import distributed
 from ganforge.training.guard import LossGuard, NonFinite
 from ganforge.training.health import TrainingUnhealthy, make_monitor
+from ganforge.training.periodic_eval import PeriodicEval
 from ganforge.training.quality import make_augment, make_ema, with_classes
+from ganforge.training.run_log import RunLogger
+from ganforge.training.speed import choose_threads, run_thread_tuner
 from ganforge.training.steps import StepOptions, build_step
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
@@ -146,17 +149,17 @@ def _resolve_config(
 ) -> tuple[TrainConfig, dict[str, Any] | None, Path | None, list[str]]:
     """The config to train with; for a resumed run also its checkpoint and run folder; the
     lines to print: what the data decided (a new run's channels, size and recipe), or that
-    the checkpoint resumed is not the run's last.pt (see run_dir.load_checkpoint)."""
+    the checkpoint resumed is not the run's last.pt (see run_folder.load_checkpoint)."""
     state: dict[str, Any] | None = None
     folder: Path | None = None
     notices: list[str] = []
     if resume is not None:
-        path, state, note = run_dir.load_checkpoint(resume)
+        path, state, note = run_folder.load_checkpoint(resume)
         notices += [note] if note else []
         saved = cfgmod.from_dict(state["config"], str(path))
         _check_resume_config(saved, overrides)
         cfg = dataclasses.replace(saved, **overrides)
-        folder = run_dir.run_of(path)
+        folder = run_folder.run_of(path)
     else:
         cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
         cfg, notices = resolve_shape(cfg)  # channels, image_size 0: chosen from the data
@@ -279,11 +282,11 @@ class Trainer:
     def _create_folder(self, out: str | Path | None) -> Path:
         """A new run's folder with its config.toml, created by rank 0. Every rank learns
         whether rank 0 could create it, so none waits for it in vain."""
-        folder = Path(out) if out else run_dir.default_name(self.cfg.preset)
+        folder = Path(out) if out else run_folder.default_name(self.cfg.preset)
         failure: UserError | None = None
         if self.world.is_main:
             try:
-                run_dir.create(folder)
+                run_folder.create(folder)
                 cfgmod.save(self.cfg, folder / "config.toml")
             except UserError as exc:
                 failure = exc
@@ -387,7 +390,7 @@ class Trainer:
         Rank 0 holds the run folder's lock meanwhile. The ranks agree before every step
         whether to stop, so all of them stop together."""
         cfg, world, folder = self.cfg, self.world, self.folder
-        lock = run_dir.RunLock(folder).acquire() if world.is_main else None
+        lock = run_folder.RunLock(folder).acquire() if world.is_main else None
         if world.is_main:
             ckpt.remove_stale_temps(self.ckpt_dir)
             cfgmod.save(cfg, folder / "config.toml")  # a resumed run's, e.g. its data's new place

@@ -41,10 +41,10 @@ from torch import Tensor, nn
 
 from ganforge.augment import Augment
 from ganforge.config import TrainConfig
-from ganforge.logging import info
+from ganforge.console import info
 from ganforge.losses import Loss
-from ganforge.training.device import adam_options, compile_problem, cuda_graphs_problem
 from ganforge.training.ema import EMA
+from ganforge.training.speed import adam_options, compile_problem, cuda_graphs_problem
 
 # Eager steps run before a CUDA graph is captured (cuDNN and the allocator warm up).
 CUDA_GRAPH_WARMUP = 3

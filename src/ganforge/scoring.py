@@ -26,7 +26,7 @@ from ganforge.data import DataSpec, data_name, default_root, load_data
 from ganforge.data.folder import list_images, load_folder
 from ganforge.data.named import load_named, load_sample
 from ganforge.errors import DataError, MetricsError
-from ganforge.logging import to_uint8
+from ganforge.grids import to_uint8
 from ganforge.metrics import (
     EXTRACTORS,
     FakeOrigin,
@@ -40,10 +40,10 @@ from ganforge.metrics import (
     which_fields_change_the_number,
 )
 from ganforge.metrics.featurenet import TrainedNet, save_featurenet, train_featurenet
+from ganforge.run import checkpoint as ckpt
+from ganforge.run.device import resolve_device
+from ganforge.run.folder import find_checkpoint, run_of
 from ganforge.sampling import load_generator
-from ganforge.training import checkpoint as ckpt
-from ganforge.training.device import resolve_device
-from ganforge.training.run_dir import find_checkpoint, run_of
 
 MNIST_SAMPLE_TRAIN = (
     8000  # mnist-net trains on the first 8,000 digits of the sample, tests on the rest

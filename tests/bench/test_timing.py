@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from ganforge.bench import bench
+from ganforge.bench.timing import bench
 from ganforge.cli import main
 from ganforge.config import load_preset
 from ganforge.errors import ConfigError
-from ganforge.training.device import usable_cores
+from ganforge.training.speed import usable_cores
 from tests.conftest import run_cli
 
 

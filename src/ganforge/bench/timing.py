@@ -24,18 +24,14 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ganforge.bench_reference import check_supported, reference_steps
+from ganforge.bench.reference import check_supported, reference_steps
 from ganforge.config import TrainConfig, apply, validate
 from ganforge.data import BatchLoader, DataSpec, load_data, load_sample, resolve_shape
 from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES
 from ganforge.models import build_models
-from ganforge.training.device import (
-    autocast_factory,
-    choose_threads,
-    resolve_device,
-    run_thread_tuner,
-)
+from ganforge.run.device import autocast_factory, resolve_device
+from ganforge.training.speed import choose_threads, run_thread_tuner
 from ganforge.training.steps import StepOptions, build_step
 
 

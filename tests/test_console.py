@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ganforge.logging import Progress, RunLogger
+from ganforge.console import Progress
+from ganforge.training.run_log import RunLogger
 
 
 def test_scalars_reach_tensorboard_and_metrics_jsonl(tmp_path: Path) -> None:

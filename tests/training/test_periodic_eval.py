@@ -14,11 +14,11 @@ from torch import nn
 from ganforge.config import TrainConfig, load_preset
 from ganforge.data import ImageData
 from ganforge.errors import UserError
-from ganforge.logging import RunLogger
 from ganforge.metrics import ScoreCard, which_fields_change_the_number
-from ganforge.training import checkpoint as ckpt
+from ganforge.run import checkpoint as ckpt
 from ganforge.training import train
-from ganforge.training.evaluation import PeriodicEval, best_fid
+from ganforge.training.periodic_eval import PeriodicEval, best_fid
+from ganforge.training.run_log import RunLogger
 from tests.metrics.conftest import digit_folder
 
 

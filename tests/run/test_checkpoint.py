@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ganforge.errors import CheckpointError
-from ganforge.training import checkpoint as ckpt
+from ganforge.run import checkpoint as ckpt
 
 
 def _state(value: float) -> dict:

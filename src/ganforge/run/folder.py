@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import RunDirError
-from ganforge.training import checkpoint as ckpt
+from ganforge.run import checkpoint as ckpt
 
 try:
     import fcntl

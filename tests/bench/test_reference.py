@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision import transforms
 
-from ganforge.bench_reference import (
+from ganforge.bench.reference import (
     ArrayImageDataset,
     _dcgan_discriminator,
     _dcgan_generator,

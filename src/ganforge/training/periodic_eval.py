@@ -20,9 +20,10 @@ import torch
 from torch import nn
 
 from ganforge.config import TrainConfig
+from ganforge.console import info
 from ganforge.data import DataSpec, ImageData, data_name
 from ganforge.errors import ConfigError
-from ganforge.logging import RunLogger, info, to_uint8
+from ganforge.grids import to_uint8
 from ganforge.metrics import (
     FakeOrigin,
     RealImages,
@@ -35,6 +36,7 @@ from ganforge.metrics import (
 )
 from ganforge.training import distributed
 from ganforge.training.distributed import World
+from ganforge.training.run_log import RunLogger
 
 _BATCH = 500  # images generated and scored at once
 

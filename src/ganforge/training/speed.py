@@ -1,16 +1,14 @@
-"""Choosing the device, the autocast precision, the CPU thread count and the fast paths
+"""Training speed on a device: the CPU thread count (chosen by timing), and the fast paths
 (fused Adam, torch.compile, CUDA graphs) each device supports."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import shutil
 import statistics
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import torch
@@ -21,59 +19,6 @@ from ganforge.errors import ConfigError
 if TYPE_CHECKING:
     from ganforge.config import TrainConfig
     from ganforge.data import BatchLoader
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA, then Apple MPS, then CPU; otherwise the named device, checked."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but no CUDA GPU is visible; use --device cpu")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("--device mps asked for, but MPS is not available; use --device cpu")
-    return device
-
-
-CPUINFO = "/proc/cpuinfo"
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), from its cpuinfo flags."""
-    try:
-        with open(CPUINFO) as fh:
-            text = fh.read()
-    except OSError:
-        return False
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.partition(":")[2].split())
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def autocast_factory(device: torch.device, precision: str) -> Callable[[], AbstractContextManager]:
-    """A function returning the autocast context for ``precision`` on ``device``."""
-    if precision == "fp32":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    if device.type == "cpu":
-        if precision == "fp16":
-            raise ConfigError("--precision fp16 needs a GPU; use bf16 or fp32 on the CPU")
-        if not cpu_has_bf16():
-            raise ConfigError(
-                "--precision bf16 asked for, but this CPU has no AVX512-BF16 or AMX; use fp32"
-            )
-    elif device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("this GPU does not support bf16; use --precision fp16 or fp32")
-    return lambda: torch.autocast(device.type, dtype=dtype)
 
 
 def usable_cores() -> int:
