@@ -30,7 +30,7 @@ def main() -> None:
     torch.set_num_threads(1)
     for preset, steps in (("seed-simple", 2000), ("seed-dcgan", 20)):
         cfg, _ = resolve_shape(load_preset(preset))  # on MNIST
-        params = [p for net in build_models(cfg) for p in net.parameters()]
+        params = [p for net in build_models(cfg.model_spec()) for p in net.parameters()]
         for p in params:
             p.grad = torch.randn_like(p)
         count = sum(p.numel() for p in params)

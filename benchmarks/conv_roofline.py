@@ -24,7 +24,7 @@ from ganforge.models import build_models
 def layer_inputs(batch: int) -> list[tuple[str, nn.Module, torch.Size]]:
     """Each conv of seed-dcgan's G and D with the input shape it sees in training."""
     cfg, _ = resolve_shape(load_preset("seed-dcgan"))
-    G, D = build_models(cfg)
+    G, D = build_models(cfg.model_spec())
     found: list[tuple[str, nn.Module, torch.Size]] = []
     hooks = []
     for net_name, net in (("G", G), ("D", D)):

@@ -14,18 +14,15 @@ about 1.5-2x that.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import time
 
+import numpy as np
 import torch
 
 from ganforge.config import TrainConfig, load_preset
-from ganforge.data import resolve_shape
-from ganforge.losses import build_loss
-from ganforge.models import build_models
-from ganforge.training.quality import make_augment, make_ema
-from ganforge.training.steps import GANStep
+from ganforge.data import ImageData, resolve_shape
+from ganforge.training.build import build_run
 
 BASE = dataclasses.replace(resolve_shape(load_preset("fast-cpu"))[0], minutes=0.0)  # MNIST
 CANDIDATES: dict[str, dict[str, object]] = {
@@ -53,20 +50,11 @@ CANDIDATES: dict[str, dict[str, object]] = {
 
 
 def cost(cfg: TrainConfig, steps: int, warmup: int = 5) -> float:
-    """Images per CPU-second of one training step of ``cfg`` on one thread."""
-    torch.manual_seed(0)
-    G, D = build_models(cfg)
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    G.to(memory_format=fmt)
-    D.to(memory_format=fmt)
-    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2), foreach=True)
-    opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2), foreach=True)
-    loss = build_loss(cfg.loss, cfg.r1_gamma, cfg.r1_every, cfg.gp_weight)
-    step = GANStep(
-        G, D, opt_g, opt_d, loss, contextlib.nullcontext, cfg.channels_last,
-        n_critic=cfg.n_critic, augment=make_augment(cfg), ema=make_ema(cfg, G),
-    )  # fmt: skip
+    """Images per CPU-second of one training step of ``cfg`` on one thread (the step
+    training builds: :func:`ganforge.training.build.build_run`), on one random batch."""
     b, s = cfg.batch_size, cfg.image_size
+    images = np.random.default_rng(0).integers(0, 256, (b, cfg.channels, s, s), np.uint8)
+    step = build_run(cfg, ImageData(images), torch.device("cpu"), say=None).step
     real = torch.rand(b, cfg.channels, s, s) * 2 - 1
     for i in range(warmup + steps):
         if i == warmup:

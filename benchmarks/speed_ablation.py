@@ -24,7 +24,7 @@ from ganforge.training.speed import choose_threads
 def variants(preset: str, compile: bool) -> dict[str, dict[str, Any]]:
     """One config change per fast path, turning it off (or the thread count the other way)."""
     cfg, _ = resolve_shape(validate(load_preset(preset)))  # the bench's data: the MNIST sample
-    threads = choose_threads(0, list(build_models(cfg)))
+    threads = choose_threads(0, list(build_models(cfg.model_spec())))
     out: dict[str, dict[str, Any]] = {
         "D not frozen in G step": {"freeze_d": False},
         "foreach Adam": {"adam_impl": "foreach"},

@@ -51,7 +51,7 @@ def test_same_seed_gives_identical_images_across_calls(tiny_run: Path) -> None:
 @pytest.mark.parametrize("z_dim", [8, 100])  # below 16 and not a multiple of 16: randn's odd cases
 def test_the_first_latents_of_a_seed_do_not_depend_on_how_many_are_drawn(z_dim: int) -> None:
     cfg = TrainConfig(model="mlp", image_size=28, channels=1, z_dim=z_dim, g_features=4)
-    G = Generator(build_models(cfg)[0], cfg)
+    G = Generator(build_models(cfg.model_spec())[0], cfg)
     assert torch.equal(G.latents(7, seed=1)[:3], G.latents(3, seed=1))
     assert torch.equal(G.latents(7, seed=1, truncation=1.0)[:3], G.latents(3, 1, truncation=1.0))
     gen = torch.Generator().manual_seed(1)  # the documented recipe

@@ -14,11 +14,14 @@ import sys
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from ganforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ganforge.models.spec import ModelSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -116,6 +119,22 @@ class TrainConfig:
     eval_samples: int = 10_000  # generated images scored at each evaluation
     eval_metrics: str = "fid"  # comma-separated: fid, kid, pr, dc, classes
     eval_features: str = "auto"  # auto | inception | mnist-net | fashion-net | PATH.pt
+
+    def model_spec(self) -> ModelSpec:
+        """The part of this config the model builder reads; the class count only when
+        ``conditional`` is on (the training loop fills ``num_classes`` from the data)."""
+        from ganforge.models.spec import ModelSpec  # here: the models package imports torch
+
+        if self.conditional and self.num_classes < 2:
+            raise ConfigError(
+                "conditional = true needs num_classes >= 2: train on labelled data (the loop "
+                "fills it in) or set num_classes"
+            )
+        return ModelSpec(
+            self.model, self.image_size, self.channels, self.z_dim, self.g_features,
+            self.d_features, self.num_classes if self.conditional else 0, self.leaky_slope,
+            self.weight_init, self.bn_init, self.spectral_norm_g, self.spectral_norm_d,
+        )  # fmt: skip
 
     def budget_set(self) -> bool:
         """Whether any training budget is set."""

@@ -253,7 +253,7 @@ def load_generator(
         cfg = cfgmod.from_dict(saved["config"], str(file))
         weights = "ema" if ema and saved.get("G_ema") is not None else "G"
         state = saved["G_ema"] if weights == "ema" else saved["G"]
-    net, _ = build_models(cfg)
+    net, _ = build_models(cfg.model_spec())
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

@@ -39,7 +39,7 @@ def test_dataset_serves_pil_images_through_the_transforms() -> None:
 
 
 def test_reference_dcgan_has_ganforges_shapes_plus_a_sigmoid() -> None:
-    G, D = build_models(on_mnist("seed-dcgan"))
+    G, D = build_models(on_mnist("seed-dcgan").model_spec())
     ref_d, ref_g = _dcgan_discriminator(1, 64), _dcgan_generator(100, 1, 64)
     shapes = [tuple(p.shape) for p in ref_d.parameters()]
     assert shapes == [tuple(p.shape) for p in D.parameters()]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
+import torch
 
-from ganforge.bench.timing import bench
+from ganforge.bench.timing import bench, ganforge_steps
 from ganforge.cli import main
 from ganforge.config import load_preset
+from ganforge.data import resolve_shape
 from ganforge.errors import ConfigError
 from ganforge.training.speed import usable_cores
 from tests.conftest import run_cli
@@ -63,3 +66,27 @@ def test_bench_refuses_bad_step_counts(capsys: pytest.CaptureFixture) -> None:
         bench(load_preset("seed-simple"), steps=0)
     assert main(["bench", "--preset", "seed-simple", "--warmup", "-1"]) == 2
     assert "bench needs --steps >= 1, --warmup >= 0" in capsys.readouterr().err
+
+
+def test_bench_of_best_times_the_step_training_takes() -> None:
+    # best's step: n_critic 5, DiffAugment, EMA and spectral norm, as build_run makes it
+    cfg = dataclasses.replace(load_preset("best"), g_features=8, d_features=8, batch_size=8)
+    result = bench(cfg, steps=10, warmup=0, windows=1)
+    loop = result.loop("ganforge")
+    assert loop.parts is not None
+    step, ema, augment = loop.parts.step, loop.parts.ema, loop.parts.augment
+    assert step.n_critic == 5 and ema is not None and augment is not None
+    d_steps = step.d_steps  # 1 step for FLOPs, 1 for memory, then the 10 timed ones
+    assert d_steps == 12
+    assert ema.updates == d_steps // 5  # the EMA follows every G step, and only those
+    # and D sees augmented images: its first input of a step is not the real batch
+    shaped, _ = resolve_shape(dataclasses.replace(cfg, data="mnist-sample"))
+    it, parts = ganforge_steps(shaped, torch.device("cpu"))
+    seen: list[torch.Tensor] = []
+    parts.D.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    next(it)
+    real, _ = parts.loader.batch(0, 0)
+    assert seen[0].shape == real.shape and not torch.equal(seen[0], real)
+    assert "n_critic 5" in loop.summary and "augment translation,cutout" in loop.summary
+    assert "EMA 0.999" in loop.summary
+    assert any(line.startswith("ganforge step: resnet") for line in result.lines())

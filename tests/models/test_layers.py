@@ -41,10 +41,10 @@ def test_spectral_norm_bounds_the_largest_singular_value() -> None:
 
 def test_config_puts_spectral_norm_on_d_and_optionally_g() -> None:
     cfg = TrainConfig(model="dcgan", image_size=28, channels=1, g_features=4, d_features=4, z_dim=8)
-    G, D = build_models(TrainConfig(**{**cfg.to_dict(), "spectral_norm_d": True}))
+    G, D = build_models(TrainConfig(**{**cfg.to_dict(), "spectral_norm_d": True}).model_spec())
     assert any("parametrizations" in k for k in D.state_dict())
     assert not any("parametrizations" in k for k in G.state_dict())
-    G, _ = build_models(TrainConfig(**{**cfg.to_dict(), "spectral_norm_g": True}))
+    G, _ = build_models(TrainConfig(**{**cfg.to_dict(), "spectral_norm_g": True}).model_spec())
     assert any("parametrizations" in k for k in G.state_dict())
 
 
@@ -71,7 +71,7 @@ def test_conditional_models_output_depends_on_label(model: str) -> None:
         model=model, image_size=28, channels=1, g_features=8, d_features=8, z_dim=8,
         conditional=True, num_classes=10, weight_init="default",
     )  # fmt: skip
-    G, D = build_models(cfg)
+    G, D = build_models(cfg.model_spec())
     assert G.num_classes == 10
     G.eval(), D.eval()
     for m in (G, D):  # give every class a clearly different embedding
@@ -92,7 +92,7 @@ def test_conditional_models_output_depends_on_label(model: str) -> None:
 
 def test_conditional_without_classes_is_refused() -> None:
     with pytest.raises(ConfigError, match="num_classes"):
-        build_models(TrainConfig(conditional=True, channels=1, image_size=28))
+        build_models(TrainConfig(conditional=True, channels=1, image_size=28).model_spec())
 
 
 def _conditional_dcgan() -> tuple[nn.Module, nn.Module]:
@@ -102,7 +102,7 @@ def _conditional_dcgan() -> tuple[nn.Module, nn.Module]:
         model="dcgan", image_size=28, channels=1, g_features=8, d_features=8, z_dim=8,
         conditional=True, num_classes=10,
     )  # fmt: skip
-    G, D = build_models(cfg)
+    G, D = build_models(cfg.model_spec())
     return G.eval(), D.eval()
 
 

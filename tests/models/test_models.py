@@ -16,7 +16,7 @@ def _shapes(module: nn.Module) -> list[tuple[int, ...]]:
 
 
 def test_seed_simple_shapes_equal_the_tutorial() -> None:
-    G, D = build_models(on_mnist("seed-simple"))
+    G, D = build_models(on_mnist("seed-simple").model_spec())
     # D: Linear(784, 128) -> LeakyReLU(0.1) -> Linear(128, 1) (no Sigmoid: logits)
     assert _shapes(D) == [(128, 784), (128,), (1, 128), (1,)]
     # G: Linear(64, 256) -> LeakyReLU(0.1) -> Linear(256, 784) -> Tanh
@@ -30,7 +30,7 @@ def test_seed_simple_shapes_equal_the_tutorial() -> None:
 
 
 def test_seed_dcgan_layers_equal_the_tutorial() -> None:
-    G, D = build_models(on_mnist("seed-dcgan"))
+    G, D = build_models(on_mnist("seed-dcgan").model_spec())
     convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels) for c in convs] == [
         (1, 64), (64, 128), (128, 256), (256, 512), (512, 1),
@@ -56,12 +56,12 @@ def test_seed_dcgan_layers_equal_the_tutorial() -> None:
 
 def test_tutorial_bn_init_is_near_zero_and_paper_init_near_one() -> None:
     torch.manual_seed(0)
-    G, _ = build_models(on_mnist("seed-dcgan"))
+    G, _ = build_models(on_mnist("seed-dcgan").model_spec())
     bn = next(m for m in G.modules() if isinstance(m, nn.BatchNorm2d))
     assert abs(bn.weight.mean().item()) < 0.01 and 0.01 < bn.weight.std().item() < 0.03
     cfg = on_mnist("seed-dcgan")
     cfg.bn_init = "paper"
-    G, _ = build_models(cfg)
+    G, _ = build_models(cfg.model_spec())
     bn = next(m for m in G.modules() if isinstance(m, nn.BatchNorm2d))
     assert abs(bn.weight.mean().item() - 1) < 0.01
     conv = next(m for m in G.modules() if isinstance(m, nn.ConvTranspose2d))

@@ -41,9 +41,9 @@ def test_blocks_are_residual() -> None:
 def test_resnet_from_config_keeps_its_own_init() -> None:
     torch.manual_seed(0)
     cfg = TrainConfig(model="resnet", image_size=32, channels=1, g_features=16, d_features=16)
-    G, D = build_models(cfg)
+    G, D = build_models(cfg.model_spec())
     # Xavier uniform with gain sqrt(2) on 16*9 in, 16*9 out: std sqrt(2 * 2 / 288) = 0.118
     std = G.blocks[0].conv1.weight.std().item()
     assert 0.1 < std < 0.14  # not overwritten by the dcgan N(0, 0.02)
     with pytest.raises(ConfigError, match="image_size"):
-        build_models(TrainConfig(model="resnet", image_size=48, channels=1))
+        build_models(TrainConfig(model="resnet", image_size=48, channels=1).model_spec())

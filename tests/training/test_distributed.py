@@ -72,7 +72,7 @@ def test_two_ranks_equal_one_process_without_batchnorm(tmp_path: Path) -> None:
         for key, value in a[net].items():
             torch.testing.assert_close(value, b[net][key], rtol=1e-4, atol=1e-5)
     torch.manual_seed(0)  # the runs trained: their weights left the seed's initial values
-    initial, _ = build_models(on_mnist("seed-simple"))
+    initial, _ = build_models(on_mnist("seed-simple").model_spec())
     assert not torch.allclose(initial.state_dict()["net.0.weight"], a["G"]["net.0.weight"])
 
 

@@ -28,8 +28,10 @@ CPU = torch.device("cpu")
 
 
 def test_threads_one_for_small_mlps_all_cores_for_conv_models() -> None:
-    mlp = list(build_models(TrainConfig(model="mlp", image_size=28, channels=1, z_dim=64)))
-    conv = list(build_models(TrainConfig(model="dcgan", image_size=28, channels=1)))
+    mlp = list(
+        build_models(TrainConfig(model="mlp", image_size=28, channels=1, z_dim=64).model_spec())
+    )
+    conv = list(build_models(TrainConfig(model="dcgan", image_size=28, channels=1).model_spec()))
     assert choose_threads(0, mlp) == 1
     assert choose_threads(0, conv) == len(devmod.os.sched_getaffinity(0))
     assert choose_threads(3, mlp) == 3

@@ -89,7 +89,7 @@ def test_one_rank_to_two_and_back_equals_one_process_without_batchnorm(
 
 def test_the_rank_count_line_names_batchnorm() -> None:
     mlp, dcgan = (
-        build_models(tiny(preset, channels=1, image_size=28))[0]
+        build_models(tiny(preset, channels=1, image_size=28).model_spec())[0]
         for preset in ("seed-simple", "quick")
     )
     two = World(0, 2, 0)

@@ -24,15 +24,13 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ganforge import seeds
 from ganforge.bench.reference import check_supported, reference_steps
 from ganforge.config import TrainConfig, apply, validate
-from ganforge.data import BatchLoader, DataSpec, load_data, load_sample, resolve_shape
+from ganforge.data import DataSpec, load_data, load_sample, resolve_shape
 from ganforge.errors import ConfigError
-from ganforge.losses import LOSSES
-from ganforge.models import build_models
-from ganforge.run.device import autocast_factory, resolve_device
-from ganforge.training.speed import choose_threads, run_thread_tuner
-from ganforge.training.steps import StepOptions, build_step
+from ganforge.run.device import resolve_device
+from ganforge.training.build import RunParts, build_run
 
 
 @dataclass
@@ -45,6 +43,8 @@ class LoopFigures:
     step_s: list[float] = field(default_factory=list)  # mean step time, one per window
     flops_per_image: float = 0.0
     peak_bytes: int = 0
+    summary: str = ""  # what a ganforge loop's step runs; "" for the reference
+    parts: RunParts | None = field(default=None, repr=False)  # a ganforge loop's run parts
 
     @property
     def median_images_per_s(self) -> float:
@@ -106,6 +106,7 @@ class BenchResult:
                 f"{loop.flops_per_s / 1e9:>9.2f} {loop.peak_bytes / 2**20:>9.1f} "
                 f"{loop.threads:>7} {loop.median_images_per_s / base:>10.2f}x"
             )
+        out += [f"{lp.name} step: {lp.summary}" for lp in self.loops if lp.summary]
         if self.ratio is not None:
             ours, ref = self.loop("ganforge").images_per_s, self.loop("reference").images_per_s
             per_window = [a / b for a, b in zip(ours, ref, strict=True)]
@@ -130,23 +131,18 @@ def machine_name(device: torch.device) -> str:
     return f"{model}, {cores} cores, torch {torch.__version__}"
 
 
-def ganforge_steps(cfg: TrainConfig, device: torch.device) -> tuple[Iterator[int], int]:
-    """ganforge's training step on the bundled MNIST sample, as ``ganforge train`` builds it,
-    forever; yields each batch's size. Also returns the thread count training would use
-    (on the CPU chosen as training chooses it: by timing with ``tune_threads``)."""
-    data, _ = load_data(DataSpec("mnist-sample", image_size=cfg.image_size, channels=cfg.channels))
-    torch.manual_seed(cfg.seed)
-    G, D = build_models(cfg)
-    autocast = autocast_factory(device, cfg.precision)
-    step = build_step(
-        G, D, LOSSES[cfg.loss], (cfg.lr_g, cfg.lr_d), (cfg.beta1, cfg.beta2), device, autocast,
-        StepOptions.from_config(cfg),
-    )  # fmt: skip
-    loader = BatchLoader(data, cfg.batch_size, cfg.seed, device, cfg.drop_last)
-    fallback = choose_threads(cfg.threads, [G, D])
-    timed = cfg.tune_threads and not cfg.compile
-    threads = run_thread_tuner(cfg, device, step, loader, fallback, timed=timed).choose()
-    noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+def ganforge_steps(cfg: TrainConfig, device: torch.device) -> tuple[Iterator[int], RunParts]:
+    """ganforge's training step on the bundled MNIST sample, built by the same
+    :func:`ganforge.training.build.build_run` as ``ganforge train`` (n_critic, penalties,
+    augmentation, EMA and the fast paths included), forever; yields each batch's size.
+    Also returns the run's parts; their thread tuner has chosen the count training would
+    use (on the CPU as training chooses it: by timing with ``tune_threads``)."""
+    spec = DataSpec("mnist-sample", image_size=cfg.image_size, channels=cfg.channels)
+    data, _ = load_data(spec)
+    parts = build_run(cfg, data, device, say=None)
+    G, D, step, loader = parts.G, parts.D, parts.step, parts.loader
+    parts.threads.choose()
+    noise = torch.Generator(device=device).manual_seed(seeds.stream(cfg.seed, seeds.NOISE))
 
     def steps() -> Iterator[int]:
         G.train()
@@ -154,14 +150,14 @@ def ganforge_steps(cfg: TrainConfig, device: torch.device) -> tuple[Iterator[int
         epoch, index = 0, 0
         while True:
             real, labels = loader.batch(epoch, index)
-            z = torch.randn(real.shape[0], cfg.z_dim, device=device, generator=noise)
+            z = torch.randn(real.shape[0], parts.cfg.z_dim, device=device, generator=noise)
             step(real, z, labels)  # the loop reads the losses only every scalar_every steps
             index += 1
             if index == len(loader):
                 epoch, index = epoch + 1, 0
             yield real.shape[0]
 
-    return steps(), threads
+    return steps(), parts
 
 
 def _sync(device: torch.device) -> None:
@@ -245,8 +241,9 @@ def bench(
     for name, changes in (variants or {}).items():
         configs[name] = validate(apply(cfg, changes, f"variant {name}"))
     for name, loop_cfg in configs.items():
-        it, threads = ganforge_steps(loop_cfg, device)
-        runners.append((LoopFigures(name, threads if device.type == "cpu" else 0), it))
+        it, parts = ganforge_steps(loop_cfg, device)
+        threads = parts.threads.threads if device.type == "cpu" else 0
+        runners.append((LoopFigures(name, threads, summary=parts.summary(), parts=parts), it))
     if vs_reference:
         sample = load_sample()
         if sample.images.shape[1] != cfg.channels:

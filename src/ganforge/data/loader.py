@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganforge import seeds
 from ganforge.data.images import ImageData
 
 _COPY_CHUNK = 4096  # images per host-to-device copy when loading a memory map whole
@@ -106,7 +107,7 @@ class BatchLoader:
 
     def _cpu_order(self, epoch: int) -> Tensor:
         if epoch not in self._orders:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            gen = torch.Generator().manual_seed(seeds.indexed(self.seed, epoch))
             self._orders = {e: o for e, o in self._orders.items() if e in (epoch - 1, epoch + 1)}
             self._orders[epoch] = torch.randperm(self.num_images, generator=gen)
         return self._orders[epoch]

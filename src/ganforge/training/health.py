@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ganforge import seeds
 from ganforge.config import TrainConfig
 from ganforge.console import info
 from ganforge.data import ImageData
@@ -179,7 +180,8 @@ class HealthMonitor:
         self.train_images, self.heldout = train_images, heldout
         self._heldout_nearest: Tensor | None = None
         if heldout is not None:
-            noise = torch.Generator().manual_seed(seed + 4)  # not the run's: it draws none
+            # its own stream: the run's noise draws none of these
+            noise = torch.Generator().manual_seed(seeds.stream(seed, seeds.HEALTH))
             self.memo_noise = torch.randn(MEMO_SAMPLES, fixed_noise.shape[1], generator=noise)
             self.memo_noise = self.memo_noise.to(fixed_noise.device)
             self.memo_labels = (  # conditional runs: every class equally often

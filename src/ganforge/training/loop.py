@@ -21,25 +21,21 @@ import torch
 from torch import nn
 
 from ganforge import config as cfgmod
+from ganforge import seeds
 from ganforge.animation import progress_gif
 from ganforge.config import TrainConfig
 from ganforge.console import Progress, info
-from ganforge.data import BatchLoader, DataSpec, load_data, resolve_shape
-from ganforge.data.split import holdout_split
+from ganforge.data import DataSpec, load_data, resolve_shape
 from ganforge.errors import ConfigError, DataError, UserError
-from ganforge.losses import build_loss
-from ganforge.models import build_models
 from ganforge.run import checkpoint as ckpt
 from ganforge.run import folder as run_folder
 from ganforge.run.device import autocast_factory
 from ganforge.training import distributed
+from ganforge.training.build import build_run, with_classes
 from ganforge.training.guard import LossGuard, NonFinite
 from ganforge.training.health import TrainingUnhealthy, make_monitor
 from ganforge.training.periodic_eval import PeriodicEval
-from ganforge.training.quality import make_augment, make_ema, with_classes
 from ganforge.training.run_log import RunLogger
-from ganforge.training.speed import choose_threads, run_thread_tuner
-from ganforge.training.steps import StepOptions, build_step
 
 # Config fields a resumed run may change: budgets and how it is watched, nothing that trains.
 RESUMABLE_CHANGES = {
@@ -202,24 +198,17 @@ class Trainer:
             cfg = dataclasses.replace(cfg, drop_last=True)
         self.device = device = distributed.setup(world, cfg.device, cfg.dist_timeout)
         cfg, lost = _precision_here(cfg, device, state is not None and "precision" not in overrides)
-        self.autocast = autocast = autocast_factory(device, cfg.precision)
         data, more = load_data(data_spec(cfg))
         notices += more
-        self.cfg = cfg = with_classes(cfg, data)  # conditional runs: class count from the data
+        cfg = with_classes(cfg, data)  # conditional runs: class count from the data
+        # before build_run: loading a feature net draws from the global random state
         self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
-        torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
-        self.G, self.D = G, D = build_models(cfg)  # raises before anything is written
-        trained, heldout = holdout_split(data, cfg.holdout, cfg.seed)  # holdout 0: (data, None)
-        self.loader = BatchLoader(
-            trained, cfg.batch_size, cfg.seed, device, cfg.drop_last, world.rank, world.size,
-            cfg.max_memory_mb,
-        )  # fmt: skip
+        parts = build_run(cfg, data, device, world, say=info if world.is_main else None)
+        self.cfg, self.autocast, self.threads = cfg, parts.autocast, parts.threads
+        self.G, self.D, self.step_fn = G, D, _ = parts.G, parts.D, parts.step
+        self.opt_g, self.opt_d = parts.step.opt_g, parts.step.opt_d
+        self.ema, self.augment, self.loader = ema, _, _ = parts.ema, parts.augment, parts.loader
         self.batches = len(self.loader)
-        if self.batches == 0:
-            raise ConfigError(
-                f"batch_size {cfg.batch_size} is larger than the {len(data)} images "
-                "and drop_last is on"
-            )
         self.data_fingerprint = ckpt.data_fingerprint(data.images, data.labels)
         notices.append(_few_epochs(cfg, self.batches) if state is None else "")
         if state is not None:
@@ -230,27 +219,9 @@ class Trainer:
             for line in notices:
                 if line:
                     info(line)
-
-        self.ema = ema = make_ema(cfg, G)
-        self.augment = augment = make_augment(cfg)
-        loss = build_loss(cfg.loss, cfg.r1_gamma, cfg.r1_every, cfg.gp_weight)
-        self.step_fn = build_step(
-            G, D, loss, (cfg.lr_g, cfg.lr_d), (cfg.beta1, cfg.beta2), device, autocast,
-            StepOptions.from_config(cfg), n_critic=cfg.n_critic, augment=augment, ema=ema,
-            mismatch_classes=cfg.num_classes if cfg.conditional and cfg.mismatch else 0,
-            wrap=(lambda net: distributed.wrap(net, world, device, cfg.sync_bn))
-            if world.enabled else None,
-        )  # fmt: skip
-        self.opt_g, self.opt_d = self.step_fn.opt_g, self.step_fn.opt_d
-        self.threads = run_thread_tuner(  # chooses before the first step, see run()
-            cfg, device, self.step_fn, self.loader, choose_threads(cfg.threads, [G, D]),
-            timed=cfg.tune_threads and not world.enabled and not cfg.compile,
-            say=info if world.is_main else None,
-        )  # fmt: skip
-        self.noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-        self.fixed_noise = torch.randn(
-            cfg.grid_n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)
-        ).to(device)
+        self.noise = torch.Generator(device=device).manual_seed(seeds.stream(cfg.seed, seeds.NOISE))
+        grid = torch.Generator().manual_seed(seeds.stream(cfg.seed, seeds.GRID))
+        self.fixed_noise = torch.randn(cfg.grid_n, cfg.z_dim, generator=grid).to(device)
         self.fixed_labels = (
             torch.arange(cfg.grid_n, device=device) % cfg.num_classes if cfg.conditional else None
         )
@@ -276,7 +247,9 @@ class Trainer:
             )
         shown = ema.model if ema is not None else G  # the G that grids and samples show
         fixed = (self.fixed_noise, self.fixed_labels)
-        self.health = make_monitor(cfg, shown, {"D": D, "G": G}, fixed, trained, heldout, autocast)
+        self.health = make_monitor(
+            cfg, shown, {"D": D, "G": G}, fixed, parts.trained, parts.heldout, self.autocast
+        )
         self.health = self.health if world.is_main else None  # rank 0 watches; all ranks stop
 
     def _create_folder(self, out: str | Path | None) -> Path:
@@ -329,7 +302,9 @@ class Trainer:
         if noise.shape == self.noise.get_state().shape:
             self.noise.set_state(noise)
         else:  # another device's generator: a new stream, the same after every such resume
-            self.noise.manual_seed((self.cfg.seed + 1) * 1_000_003 + self.pos.step)
+            self.noise.manual_seed(
+                seeds.indexed(seeds.stream(self.cfg.seed, seeds.NOISE), self.pos.step)
+            )
             lost.append("the noise generator's state (reseeded from the seed and the step)")
         if self.device.type == "cuda" and "cuda" not in saved["rng"]:
             lost.append("the CUDA random state (the checkpoint has none)")

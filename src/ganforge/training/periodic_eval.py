@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ganforge import seeds
 from ganforge.config import TrainConfig
 from ganforge.console import info
 from ganforge.data import DataSpec, ImageData, data_name
@@ -71,7 +72,7 @@ class PeriodicEval:
         self.n = cfg.eval_samples
         # the loop scores the EMA generator when there is one (Trainer.evaluate)
         self.ema = cfg.ema_decay > 0
-        self.latent_seed = cfg.seed + 3
+        self.latent_seed = seeds.stream(cfg.seed, seeds.EVAL)
         self.world = world = world or World()
         self.metrics = parse_metrics(cfg.eval_metrics)
         self.real = RealImages(data.images, data_name(DataSpec(cfg.data, cfg.data_root)), "train")

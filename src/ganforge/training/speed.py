@@ -17,7 +17,6 @@ from torch import nn
 from ganforge.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ganforge.config import TrainConfig
     from ganforge.data import BatchLoader
 
 
@@ -177,7 +176,8 @@ class ThreadTuner:
 
 
 def run_thread_tuner(
-    cfg: TrainConfig,
+    requested: int,
+    z_dim: int,
     device: torch.device,
     step: Callable[..., object],
     loader: BatchLoader,
@@ -195,11 +195,11 @@ def run_thread_tuner(
 
     def first_batch() -> tuple:
         real, labels = loader.batch(0, 0)
-        z = torch.randn(real.shape[0], cfg.z_dim, generator=torch.Generator().manual_seed(0))
+        z = torch.randn(real.shape[0], z_dim, generator=torch.Generator().manual_seed(0))
         return real, z, labels
 
     probe = Throwaway(step, first_batch) if timed else None
-    return ThreadTuner(cfg.threads, probe, fallback=fallback, say=say)
+    return ThreadTuner(requested, probe, fallback=fallback, say=say)
 
 
 ADAM_IMPLS = ("auto", "fused", "foreach", "for-loop")

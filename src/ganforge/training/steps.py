@@ -31,16 +31,16 @@ EMA: a G step never updates D, so it must not wait for D's gradients.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ganforge.augment import Augment
-from ganforge.config import TrainConfig
 from ganforge.console import info
 from ganforge.losses import Loss
 from ganforge.training.ema import EMA
@@ -52,8 +52,14 @@ CUDA_GRAPH_WARMUP = 3
 
 @dataclass(frozen=True)
 class StepOptions:
-    """The switchable fast paths of a training step."""
+    """What a training step does besides the loss: the optimisers' settings, the schedule of
+    D and G steps, the mismatch term, and the switchable fast paths."""
 
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1  # D steps per G step
+    mismatch_classes: int = 0  # class count for the mismatch term of a conditional D; 0: off
     channels_last: bool = True  # conv models only
     freeze_d: bool = True  # D's parameters need no gradient during the G step
     adam_impl: str = "auto"  # auto | fused | foreach | for-loop
@@ -61,13 +67,23 @@ class StepOptions:
     cuda_graphs: bool = False
     compile_backend: str = "inductor"
 
-    @classmethod
-    def from_config(cls, cfg: TrainConfig) -> StepOptions:
-        """The options a :class:`ganforge.config.TrainConfig` asks for."""
-        return cls(
-            cfg.channels_last, cfg.freeze_d, cfg.adam_impl, cfg.compile, cfg.cuda_graphs,
-            cfg.compile_backend,
-        )  # fmt: skip
+
+@dataclass
+class StepParts:
+    """The objects a step works on. ``G`` and ``D`` are what the passes whose gradients are
+    averaged across ranks run (DistributedDataParallel-wrapped under several ranks);
+    ``plain_G`` and ``plain_D`` the modules themselves (the same when not wrapped)."""
+
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: Loss
+    autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext
+    augment: Augment | None = None
+    ema: EMA | None = None
+    plain_G: nn.Module | None = None
+    plain_D: nn.Module | None = None
 
 
 class _Piece:
@@ -100,42 +116,28 @@ class GANStep:
     (and penalties); :meth:`statistics` gives the rest of what is logged."""
 
     def __init__(
-        self,
-        G: nn.Module,
-        D: nn.Module,
-        opt_g: torch.optim.Optimizer,
-        opt_d: torch.optim.Optimizer,
-        loss: Loss,
-        autocast: Callable[[], AbstractContextManager],
-        channels_last: bool = False,
-        freeze_d: bool = True,
-        compile_backend: str | None = None,
-        cuda_graphs: bool = False,
-        *,
-        n_critic: int = 1,
-        augment: Augment | None = None,
-        ema: EMA | None = None,
-        d_steps: int = 0,
-        mismatch_classes: int = 0,
-        plain_G: nn.Module | None = None,
-        plain_D: nn.Module | None = None,
+        self, parts: StepParts, options: StepOptions = StepOptions(), d_steps: int = 0
     ) -> None:
-        self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
-        self.plain_G = plain_G if plain_G is not None else G
-        self.plain_D = plain_D if plain_D is not None else D
-        self.autocast = autocast
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.freeze_d = freeze_d
-        self.n_critic, self.augment, self.ema = n_critic, augment, ema
+        self.G, self.D, self.loss = parts.G, parts.D, parts.loss
+        self.opt_g, self.opt_d = parts.opt_g, parts.opt_d
+        self.plain_G = parts.plain_G if parts.plain_G is not None else parts.G
+        self.plain_D = parts.plain_D if parts.plain_D is not None else parts.D
+        self.autocast = parts.autocast
+        self.options = options
+        fmt = torch.channels_last if options.channels_last else torch.contiguous_format
+        self.memory_format = fmt
+        self.freeze_d = options.freeze_d
+        self.n_critic, self.augment, self.ema = options.n_critic, parts.augment, parts.ema
         self.d_steps = d_steps  # D steps done so far: schedules n_critic and lazy penalties
-        self.mismatch_classes = mismatch_classes  # 0: off
+        self.mismatch_classes = options.mismatch_classes  # 0: off
         self._last_g: dict[str, Tensor] = {}  # the last G step's loss (0 until G first steps)
         self._logits: tuple[Tensor, Tensor] | None = None  # D's on the last real and fake
         # With a compile backend each piece is one compiled graph; none spans two backwards.
-        self._generate = _Piece(self._generate_fn, "G's forward", compile_backend)
-        self._d_loss = _Piece(self._d_loss_fn, "D's loss", compile_backend)
-        self._g_loss = _Piece(self._g_loss_fn, "G's loss", compile_backend)
-        self.cuda_graphs = cuda_graphs
+        backend = options.compile_backend if options.compile else None
+        self._generate = _Piece(self._generate_fn, "G's forward", backend)
+        self._d_loss = _Piece(self._d_loss_fn, "D's loss", backend)
+        self._g_loss = _Piece(self._g_loss_fn, "G's loss", backend)
+        self.cuda_graphs = options.cuda_graphs
         self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_key: tuple[Any, ...] = ()
         self._graph_inputs: list[Tensor | None] = []
@@ -294,34 +296,26 @@ def build_step(
     G: nn.Module,
     D: nn.Module,
     loss: Loss,
-    lr: tuple[float, float],
-    betas: tuple[float, float],
     device: torch.device,
-    autocast: Callable[[], AbstractContextManager],
     options: StepOptions = StepOptions(),
     *,
-    n_critic: int = 1,
+    autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
     augment: Augment | None = None,
     ema: EMA | None = None,
-    mismatch_classes: int = 0,
     wrap: Callable[[nn.Module], nn.Module] | None = None,
 ) -> GANStep:
     """Move G and D to ``device`` and build their Adam optimisers and the step, with
     each fast path of ``options`` that applies here (one line for each that does not).
 
-    ``lr`` is ``(lr_g, lr_d)``. The optimisers are the step's ``opt_g`` and ``opt_d``.
-    ``wrap`` (e.g. DistributedDataParallel) wraps each network once it is on the device.
+    The optimisers are the step's ``opt_g`` and ``opt_d``. ``wrap`` (e.g.
+    DistributedDataParallel) wraps each network once it is on the device.
     """
     conv = any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in D.modules())
     channels_last = options.channels_last and conv
-    for net in (G, D):
+    for net in (G, D, *([ema.model] if ema is not None else [])):
         net.to(device)
         if channels_last:
             net.to(memory_format=torch.channels_last)  # 4-D conv weights as NHWC
-    if ema is not None:
-        ema.model.to(device)
-        if channels_last:
-            ema.model.to(memory_format=torch.channels_last)
     compile = options.compile
     if compile and (reason := compile_problem(device)):
         info(f"--compile: {reason}; training uncompiled")
@@ -330,17 +324,14 @@ def build_step(
     if cuda_graphs and (reason := cuda_graphs_problem(device)):
         info(f"--cuda-graphs: {reason}; training without them")
         cuda_graphs = False
-    if cuda_graphs and (n_critic > 1 or augment or loss.penalties or ema or wrap):
+    if cuda_graphs and (options.n_critic > 1 or augment or loss.penalties or ema or wrap):
         info("--cuda-graphs: not with n_critic > 1, augmentation, penalties, EMA or several "
              "ranks (their schedules live outside the graph); training without them")  # fmt: skip
         cuda_graphs = False
     adam = adam_options(device, options.adam_impl, capturable=cuda_graphs)
-    opt_g = torch.optim.Adam(G.parameters(), lr[0], betas=betas, **adam)
-    opt_d = torch.optim.Adam(D.parameters(), lr[1], betas=betas, **adam)
-    backend = options.compile_backend if compile else None
+    opt_g = torch.optim.Adam(G.parameters(), options.lr_g, betas=options.betas, **adam)
+    opt_d = torch.optim.Adam(D.parameters(), options.lr_d, betas=options.betas, **adam)
     G_run, D_run = (wrap(G), wrap(D)) if wrap is not None else (G, D)
-    return GANStep(
-        G_run, D_run, opt_g, opt_d, loss, autocast, channels_last, options.freeze_d, backend,
-        cuda_graphs, n_critic=n_critic, augment=augment, ema=ema,
-        mismatch_classes=mismatch_classes, plain_G=G, plain_D=D,
-    )  # fmt: skip
+    parts = StepParts(G_run, D_run, opt_g, opt_d, loss, autocast, augment, ema, G, D)
+    here = replace(options, channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs)
+    return GANStep(parts, here)

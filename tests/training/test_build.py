@@ -1,8 +1,9 @@
-"""Quality options end to end: conditional training, EMA and augmentation in checkpoints,
-n_critic, penalties, exact resume, bad settings refused."""
+"""build_run and the quality options it builds, end to end: conditional training, EMA and
+augmentation in checkpoints, n_critic, penalties, exact resume, bad settings refused."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,8 @@ from ganforge.errors import ConfigError
 from ganforge.models import build_models
 from ganforge.run import checkpoint as ckpt
 from ganforge.sampling import load_generator
+from ganforge.training.build import build_run, step_options, with_classes
 from ganforge.training.loop import train
-from ganforge.training.quality import with_classes
 from tests.training.helpers import on_mnist
 
 TINY = dict(
@@ -106,9 +107,45 @@ def test_bad_quality_settings_are_refused(key: str, value: object, message: str)
 def test_quality_presets_validate_and_build(name: str) -> None:
     cfg = on_mnist(name)
     assert cfg.ema_decay > 0 and cfg.budget_set()
-    G, D = build_models(cfg)
+    G, D = build_models(cfg.model_spec())
     images = G.eval()(torch.randn(2, cfg.z_dim))
     assert images.shape == (2, cfg.channels, cfg.image_size, cfg.image_size)
     assert D.eval()(images).shape == (2,)
     if name == "best":
         assert cfg.spectral_norm_d and cfg.loss == "hinge" and cfg.augment
+
+
+def test_build_run_builds_what_the_config_asks_for() -> None:
+    cfg = on_mnist("fast-cpu")
+    cfg = TrainConfig(**{
+        **cfg.to_dict(), "n_critic": 3, "augment": "translation", "r1_gamma": 0.1,
+        "r1_every": 4, "ema_decay": 0.99, "holdout": 0.1, "lr_g": 3e-4, "lr_d": 1e-4,
+        "beta1": 0.2, "beta2": 0.95, "batch_size": 16,
+    })  # fmt: skip
+    images = np.random.default_rng(0).integers(0, 256, (100, 1, 28, 28), np.uint8)
+    parts = build_run(cfg, ImageData(images), torch.device("cpu"), say=None)
+    assert parts.step.n_critic == 3 and parts.augment is parts.step.augment is not None
+    assert parts.ema is parts.step.ema is not None and parts.ema.decay == 0.99
+    assert [p.name for p in parts.step.loss.penalties] == ["r1"]
+    for opt, lr in ((parts.step.opt_g, 3e-4), (parts.step.opt_d, 1e-4)):
+        assert (opt.defaults["lr"], opt.defaults["betas"]) == (lr, (0.2, 0.95))
+    assert len(parts.trained) == 90 and parts.heldout is not None and len(parts.heldout) == 10
+    assert len(parts.loader) == math.ceil(90 / 16)
+    # the weights depend on the seed alone
+    again = build_run(cfg, ImageData(images), torch.device("cpu"), say=None)
+    for a, b in zip(parts.G.parameters(), again.G.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_step_options_take_every_step_setting_from_the_config() -> None:
+    base = step_options(TrainConfig())
+    changes = {
+        "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.1, "beta2": 0.5, "n_critic": 2,
+        "channels_last": False, "freeze_d": False, "adam_impl": "foreach", "compile": True,
+        "cuda_graphs": True, "compile_backend": "aot_eager",
+    }  # fmt: skip
+    for key, value in changes.items():
+        assert step_options(TrainConfig(**{key: value})) != base, key
+    cond = TrainConfig(conditional=True, num_classes=7, mismatch=True)
+    assert step_options(cond).mismatch_classes == 7
+    assert step_options(TrainConfig(num_classes=7, mismatch=True)).mismatch_classes == 0
