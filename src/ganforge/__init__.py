@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ganforge.config import TrainConfig
+from ganforge.version import __version__
 
 if TYPE_CHECKING:
     from ganforge.sampling import load_generator
     from ganforge.training import train
 
-__all__ = ["TrainConfig", "load_generator", "train"]
-__version__ = "0.1.0"
+__all__ = ["TrainConfig", "__version__", "load_generator", "train"]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ganforge import __version__
+from ganforge.version import __version__
 from ganforge.data import DataSpec, data_name, default_root, load_data
 from ganforge.data.folder import list_images, load_folder
 from ganforge.data.named import load_named, load_sample

@@ -173,7 +173,7 @@ def make_card(
 ) -> ScoreCard:
     """The card of a score of ``n_fake`` fakes from ``origin`` against ``real`` in ``extractor``'s
     features, computed now on the extractor's device."""
-    from ganforge import __version__
+    from ganforge.version import __version__
 
     origin = origin or FakeOrigin()
     resize, resize_filter = describe_resize(extractor, real.images.shape[1:])
