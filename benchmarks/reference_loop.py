@@ -1,4 +1,4 @@
-"""Train with the reference loop alone (SEED.md's programs, as ``ganforge bench`` times them).
+"""Train with the reference loop alone (the tutorial's programs, as ``ganforge bench`` times them).
 
     PYTHONPATH=src python benchmarks/reference_loop.py --preset seed-simple --steps 200
 

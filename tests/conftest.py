@@ -49,3 +49,20 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         batch_size=16, log_every=2, ckpt_every=0, grid_n=8, progress=False, threads=1,
     )  # fmt: skip
     return train(cfg, out=tmp_path_factory.mktemp("tiny") / "run")
+
+
+@pytest.fixture(scope="session")
+def conditional_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder of a class-conditional DCGAN (the 10 digit classes) at tiny widths,
+    trained 4 steps."""
+    import dataclasses
+
+    from ganforge import train
+    from ganforge.config import load_preset
+
+    cfg = dataclasses.replace(
+        load_preset("quick"), data="mnist-sample", steps=4, g_features=4, d_features=4,
+        batch_size=16, log_every=0, ckpt_every=0, grid_n=10, progress=False, threads=1,
+        conditional=True,
+    )  # fmt: skip
+    return train(cfg, out=tmp_path_factory.mktemp("conditional") / "run")

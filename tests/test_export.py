@@ -21,10 +21,8 @@ from ganforge.export import (
     sidecar_path,
 )
 from ganforge.grids import to_uint8
-from ganforge.models import MODELS
 from ganforge.run import checkpoint as ckpt
 from ganforge.sampling import METADATA_KEY
-from tests import conditional_model
 from tests.conftest import run_cli
 
 needs_onnxruntime = pytest.mark.skipif(
@@ -91,12 +89,11 @@ def test_export_takes_the_ema_weights_when_present(tiny_run: Path) -> None:
 
 @pytest.mark.parametrize("file_format", _FORMATS)
 def test_a_conditional_generator_exports_with_its_labels_input(
-    monkeypatch: pytest.MonkeyPatch, file_format: str
+    conditional_run: Path, file_format: str
 ) -> None:
-    monkeypatch.setitem(MODELS, conditional_model.NAME, conditional_model.build)
-    G = load_generator(conditional_model.write_checkpoint(Path("cond.pt")))
+    G = load_generator(conditional_run)
     path = export_generator(G, file_format, Path(f"c{FORMATS[file_format]}"))
-    assert json.loads(sidecar_path(path).read_text())["num_classes"] == 3
+    assert json.loads(sidecar_path(path).read_text())["num_classes"] == 10
     assert check_export(path, G, file_format, n=6) < 1e-5
     z, labels = G.latents(2), torch.tensor([0, 2])
     one = run_export(path, file_format, z, labels)

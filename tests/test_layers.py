@@ -139,3 +139,14 @@ def test_sample_loads_no_training_code(tiny_run: Path, tmp_path: Path) -> None:
 def test_the_version_is_the_one_in_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert __version__ == project["version"] == ganforge.__version__
+
+
+def test_the_repository_speaks_of_its_own_docs() -> None:
+    # the tutorial's programs are described in docs/how-training-works.md; no file may
+    # point users to a planning note they never see
+    note = "SEED" + ".md"
+    files = [ROOT / "README.md", *(ROOT / d for d in ("src", "tests", "docs", "benchmarks"))]
+    paths = [p for f in files for p in ([f] if f.is_file() else f.rglob("*"))]
+    texts = [p for p in paths if p.is_file() and p.suffix in {".py", ".md", ".toml", ".sh"}]
+    assert len(texts) > 50
+    assert [str(p.relative_to(ROOT)) for p in texts if note in p.read_text()] == []

@@ -4,8 +4,6 @@ eval-mode BatchNorm, conditional labels, the files it writes, and `ganforge samp
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +14,9 @@ from PIL import Image
 from ganforge import TrainConfig, load_generator
 from ganforge.errors import UserError
 from ganforge.grids import to_uint8
-from ganforge.models import MODELS, build_models
+from ganforge.models import build_models
 from ganforge.run import checkpoint as ckpt
 from ganforge.sampling import Generator, slerp, strip_path, truncate
-from tests import conditional_model
 from tests.conftest import run_cli
 
 
@@ -137,21 +134,20 @@ def test_number_of_samples_must_be_positive(tiny_run: Path) -> None:
 
 
 @pytest.fixture
-def conditional(monkeypatch: pytest.MonkeyPatch) -> Generator:
-    monkeypatch.setitem(MODELS, conditional_model.NAME, conditional_model.build)
-    return load_generator(conditional_model.write_checkpoint(Path("cond.pt")))
+def conditional(conditional_run: Path) -> Generator:
+    return load_generator(conditional_run)
 
 
 def test_conditional_labels_are_plumbed_through_and_checked(conditional: Generator) -> None:
     G = conditional
-    assert G.num_classes == conditional_model.NUM_CLASSES
-    assert G.labels_for(5).tolist() == [0, 1, 2, 0, 1]  # no labels: cycle through the classes
+    assert G.num_classes == 10
+    assert G.labels_for(12).tolist() == [*range(10), 0, 1]  # no labels: cycle the classes
     assert G.labels_for(3, 2).tolist() == [2, 2, 2]
     same = G.sample(4, seed=0, labels=1, uint8=False)
     assert torch.equal(same, G.sample(4, seed=0, labels=[1, 1, 1, 1], uint8=False))
     assert not torch.allclose(same, G.sample(4, seed=0, labels=2, uint8=False))
-    with pytest.raises(UserError, match="class 3 is out of range"):
-        G.sample(2, labels=3)
+    with pytest.raises(UserError, match="class 10 is out of range"):
+        G.sample(2, labels=10)
     with pytest.raises(UserError, match="one per image"):
         G.sample(2, labels=[0, 1, 2])
     frames = G.interpolate([0, 1], frames=2, label=2, uint8=False)
@@ -191,26 +187,17 @@ def test_sample_cli_writes_grid_pngs_npz_interpolation_and_progress(tiny_run: Pa
     assert "wrote grid.png" in result.stdout and "wrote walk.gif" in result.stdout
 
 
-def _run_conditional_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    root = Path(__file__).parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
-    return subprocess.run(
-        [sys.executable, "-m", "tests.conditional_model", *args],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
-
-
-def test_sample_cli_draws_the_asked_class_of_a_conditional_model(tmp_path: Path) -> None:
-    path = conditional_model.write_checkpoint(tmp_path / "cond.pt")
-    ok = _run_conditional_cli("sample", str(path), "--n", "4", "--class", "2", "--npz", "c.npz")
+def test_sample_cli_draws_the_asked_class_of_a_conditional_model(conditional_run: Path) -> None:
+    run = str(conditional_run)
+    ok = run_cli("sample", run, "--n", "4", "--class", "2", "--npz", "c.npz")
     assert ok.returncode == 0, ok.stderr
     with np.load("c.npz") as npz:
         assert npz["labels"].tolist() == [2, 2, 2, 2]
-        assert npz["images"].shape == (4, 8, 8, 1)
-    bad = _run_conditional_cli("sample", str(path), "--class", "3")
+        assert npz["images"].shape == (4, 28, 28, 1)
+    bad = run_cli("sample", run, "--class", "10")
     assert bad.returncode == 2
     assert bad.stderr.strip() == (
-        "ganforge: error: class 3 is out of range: this generator has classes 0 to 2"
+        "ganforge: error: class 10 is out of range: this generator has classes 0 to 9"
     )
 
 

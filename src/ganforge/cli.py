@@ -375,7 +375,7 @@ def _add_bench(sub: Any) -> None:
         "bench",
         help="training throughput, beside the reference loop",
         description="Time ganforge's training step (img/s, step time, FLOPs, peak memory) on "
-        "the bundled MNIST sample; with --vs-reference, beside SEED.md's training loop, "
+        "the bundled MNIST sample; with --vs-reference, beside the tutorial's training loop, "
         "in alternating windows of one run.",
     )
     p.add_argument("--preset", default="seed-dcgan", help="preset to time (default seed-dcgan)")

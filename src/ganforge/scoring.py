@@ -21,7 +21,6 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ganforge.version import __version__
 from ganforge.data import DataSpec, data_name, default_root, load_data
 from ganforge.data.folder import list_images, load_folder
 from ganforge.data.named import load_named, load_sample
@@ -44,6 +43,7 @@ from ganforge.run import checkpoint as ckpt
 from ganforge.run.device import resolve_device
 from ganforge.run.folder import find_checkpoint, run_of
 from ganforge.sampling import load_generator
+from ganforge.version import __version__
 
 MNIST_SAMPLE_TRAIN = (
     8000  # mnist-net trains on the first 8,000 digits of the sample, tests on the rest

@@ -1,4 +1,4 @@
-"""The reference loop follows SEED.md: per-sample PIL transforms, Sigmoid + BCELoss, fp32."""
+"""The reference loop follows the tutorial: per-sample PIL transforms, Sigmoid + BCELoss, fp32."""
 
 from __future__ import annotations
 

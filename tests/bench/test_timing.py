@@ -57,7 +57,7 @@ def test_bench_counts_the_flops_freezing_d_saves() -> None:
 def test_bench_refuses_a_reference_it_cannot_reproduce(capsys: pytest.CaptureFixture) -> None:
     assert main(["bench", "--preset", "quick", "--vs-reference", "--steps", "1"]) == 2
     err = capsys.readouterr().err
-    assert "--vs-reference compares against SEED.md's two programs" in err
+    assert "--vs-reference compares against the tutorial's two programs" in err
     assert len(err.strip().splitlines()) == 1
 
 

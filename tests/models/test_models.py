@@ -1,4 +1,4 @@
-"""The networks equal SEED.md's tables layer for layer at the tutorial's settings."""
+"""The networks equal the tutorial's layer for layer at the tutorial's settings."""
 
 from __future__ import annotations
 

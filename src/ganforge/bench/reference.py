@@ -1,7 +1,7 @@
-"""The reference loop: SEED.md's two training programs, re-implemented as specified.
+"""The reference loop: the tutorial's two training programs, re-implemented.
 
 ``ganforge bench --vs-reference`` times ganforge's training step against this
-loop. It is written from the specification in SEED.md, on purpose without any of
+loop. It follows the tutorial's programs (docs/how-training-works.md), on purpose without any of
 ganforge's fast paths: a torchvision-style dataset returning one PIL image per
 sample, per-sample transforms (Resize for the DCGAN, ToTensor, Normalize), a
 ``DataLoader`` with its default single process, a discriminator ending in
@@ -10,7 +10,7 @@ contiguous tensors, and D's weight gradients computed in the G step too.
 
 Program 1 (``model = "mlp"``): Linear(784, 128) -> LeakyReLU(0.1) -> Linear(128, 1)
 -> Sigmoid; G: Linear(64, 256) -> LeakyReLU(0.1) -> Linear(256, 784) -> Tanh.
-Program 2 (``model = "dcgan"`` at 64 pixels): the DCGAN of SEED.md's table, every
+Program 2 (``model = "dcgan"`` at 64 pixels): the tutorial's DCGAN, every
 conv and BatchNorm weight ~ N(0, 0.02), noise always ``(batch, z_dim, 1, 1)``.
 """
 
@@ -114,11 +114,11 @@ def _init_dcgan(model: nn.Module) -> None:
 
 
 def check_supported(cfg: TrainConfig) -> None:
-    """Raise ConfigError unless ``cfg`` is one of SEED.md's two programs' model shapes."""
+    """Raise ConfigError unless ``cfg`` is one of the tutorial's two programs' model shapes."""
     if cfg.model == "mlp" or (cfg.model == "dcgan" and cfg.image_size == 64):
         return
     raise ConfigError(
-        "--vs-reference compares against SEED.md's two programs: use a preset whose model is "
+        "--vs-reference compares against the tutorial's two programs: use a preset whose model is "
         f"mlp, or dcgan at 64 pixels (seed-simple, seed-dcgan); got {cfg.model} at "
         f"{cfg.image_size} pixels"
     )
@@ -131,7 +131,7 @@ def reference_steps(
     device: torch.device,
     seed: int = 0,
 ) -> Iterator[int]:
-    """Train as SEED.md's program for ``cfg.model`` does, forever; yield each batch's size.
+    """Train as the tutorial's program for ``cfg.model`` does, forever; yield each batch's size.
 
     ``images`` are the dataset's uint8 ``[N, C, H, W]`` at their stored size: the
     per-sample transforms resize them, as the programs do.

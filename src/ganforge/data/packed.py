@@ -30,7 +30,6 @@ from ganforge.errors import DataError
 
 MAGIC = b"GANFORGE"
 VERSION = 1
-SUFFIX = ".gfd"
 _PREAMBLE = 16
 _ALIGN = 4096
 

@@ -1,7 +1,7 @@
 """DCGAN generator and discriminator at 28, 32, 64 or 128 pixels, returning logits.
 
-At 64 pixels with 64 features they equal the tutorial's networks (SEED.md,
-program 2) layer for layer, less D's final Sigmoid: the loss takes logits.
+At 64 pixels with 64 features they equal the tutorial's networks (its
+second program) layer for layer, less D's final Sigmoid: the loss takes logits.
 With ``num_classes`` > 0 they are class-conditional: G's BatchNorms take a gain and
 a bias per class (conditional BatchNorm) and a learned per-class map is added to
 each feature map after its BatchNorm (z stays G's only input), D adds a learned
@@ -108,9 +108,11 @@ class DCGANDiscriminator(nn.Module):
         if not self.num_classes:
             return self.net(x).view(-1)
         labels = check_labels(labels, self.num_classes)
-        h = self.net[0](x) + self.class_bias(labels)[:, :, None, None]  # first conv + class
-        h = self.net[2:-1](self.net[1](h))  # [B, width, base, base]
-        return self.net[-1](h).view(-1) + self.projection(h.sum(dim=(2, 3)), labels)
+        first, act, *blocks, last = self.net  # conv, LeakyReLU, stride-2 blocks, logit conv
+        h = act(first(x) + self.class_bias(labels)[:, :, None, None])  # the class's bias
+        for block in blocks:
+            h = block(h)  # ends [B, width, base, base]
+        return last(h).view(-1) + self.projection(h.sum(dim=(2, 3)), labels)
 
 
 def _up_block(c_in: int, c_out: int, k: int, s: int, p: int, num_classes: int) -> nn.Sequential:

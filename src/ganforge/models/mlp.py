@@ -1,4 +1,4 @@
-"""The fully connected GAN of the tutorial (SEED.md, program 1), returning logits.
+"""The fully connected GAN of the tutorial (its first program), returning logits.
 
 With ``num_classes`` > 0 they are class-conditional: G concatenates a learned class
 embedding to z, D adds a projection term on its hidden layer.

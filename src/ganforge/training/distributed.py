@@ -91,11 +91,6 @@ def wrap(net: nn.Module, world: World, device: torch.device, sync_bn: bool) -> n
     return DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
 
 
-def unwrap(net: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel wrapper (or ``net`` itself)."""
-    return net.module if isinstance(net, DistributedDataParallel) else net
-
-
 def any_rank(flag: bool, world: World, device: torch.device) -> bool:
     """True on every rank when ``flag`` is true on any rank (so all ranks stop together)."""
     if not world.enabled:

@@ -111,7 +111,7 @@ class _StopSignal:
             signal.signal(sig, handler)
 
 
-def _budget_reached(cfg: TrainConfig, pos: Position, batches: int) -> bool:
+def _budget_reached(cfg: TrainConfig, pos: Position) -> bool:
     if cfg.steps and pos.step >= cfg.steps:
         return True
     if cfg.epochs and pos.epoch >= cfg.epochs:
@@ -408,7 +408,7 @@ class Trainer:
     def _finished(self, stop: _StopSignal) -> bool:
         """Whether the budget is spent or a signal asked to stop (agreed by all ranks), and
         the losses since the last check are finite; a rollback trains on."""
-        done = _budget_reached(self.cfg, self.pos, self.batches) or stop.requested
+        done = _budget_reached(self.cfg, self.pos) or stop.requested
         done = done or bool(self.health and self.health.stop_reason)
         return distributed.any_rank(done, self.world, self.device) and self.check_losses()
 
