@@ -235,22 +235,29 @@ class Trainer:
         self._scalars_at = self._grids_at = -1
         self._values: dict[str, float] = {}  # the scalars logged at step _scalars_at
         if state is not None:
-            lost += self.restore(state)
-        if state is not None and world.is_main:
-            ranks = distributed.rank_count_change(state.get("world_size"), world, cfg.batch_size, G)
-            for line in (ckpt.device_change(state.get("device"), device, lost), ranks):
-                if line:
-                    info(line)
-            info(
-                f"resuming {self.folder} at step {self.pos.step} "
-                f"(epoch {self.pos.epoch}, batch {self.pos.index})"
-            )
+            self._resume(state, lost)
         shown = ema.model if ema is not None else G  # the G that grids and samples show
         fixed = (self.fixed_noise, self.fixed_labels)
         self.health = make_monitor(
             cfg, shown, {"D": D, "G": G}, fixed, parts.trained, parts.heldout, self.autocast
         )
         self.health = self.health if world.is_main else None  # rank 0 watches; all ranks stop
+
+    def _resume(self, state: dict[str, Any], lost: list[str]) -> None:
+        """Restore a resumed run from its checkpoint; rank 0 says where it resumes and what
+        changed on the way (another device, another rank count, what was not carried)."""
+        lost = lost + self.restore(state)
+        if not self.world.is_main:
+            return
+        before = state.get("world_size")
+        ranks = distributed.rank_count_change(before, self.world, self.cfg.batch_size, self.G)
+        for line in (ckpt.device_change(state.get("device"), self.device, lost), ranks):
+            if line:
+                info(line)
+        info(
+            f"resuming {self.folder} at step {self.pos.step} "
+            f"(epoch {self.pos.epoch}, batch {self.pos.index})"
+        )
 
     def _create_folder(self, out: str | Path | None) -> Path:
         """A new run's folder with its config.toml, created by rank 0. Every rank learns
