@@ -29,8 +29,3 @@ def label(value: str) -> str:
 def needing_classifier(names: Sequence[str]) -> list[str]:
     """Those of the metric ``names`` that need a classifier's class logits."""
     return [name for name in names if METRICS[name].needs_classifier]
-
-
-def describe() -> str:
-    """Every metric's name and one-line help, for the command line: ``fid: ...; kid: ...``."""
-    return "; ".join(f"{m.name}: {m.help}" for m in METRICS.values())
