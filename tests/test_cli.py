@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from ganforge import config as cfgmod
 from ganforge import train
-from ganforge.cli import build_parser, main
+from ganforge.cli import COMMANDS, build_parser, main
 from ganforge.data.named import names as dataset_names
 from ganforge.export import FORMATS
 from ganforge.losses import LOSSES
@@ -156,3 +159,22 @@ def test_train_from_python_and_the_command_line_write_the_same_config() -> None:
     cfg = cfgmod.load_file("api/config.toml")
     # the default preset, and --steps replaced the preset's 3,000 steps or 2.5 minutes
     assert (cfg.preset, cfg.steps, cfg.minutes, cfg.epochs) == (cfgmod.DEFAULT_PRESET, 2, 0, 0)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["prepare", "--help"], ["datasets"]])
+def test_commands_that_need_no_torch_load_none(args: list[str]) -> None:
+    # each command adds only its own options, so listing the commands, or preparing data,
+    # does not import torch for the registries the other commands' help lists
+    code = (
+        "import sys; from ganforge.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    if args == ["--help"]:
+        assert all(name in done.stdout for name in COMMANDS)

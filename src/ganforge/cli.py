@@ -11,6 +11,20 @@ from typing import Any
 from ganforge import config as cfgmod
 from ganforge.errors import UserError
 
+# the commands with their line in `ganforge --help`; each command's options are added
+# only when it runs (build_parser), so it loads only the registries it lists
+_SUMMARY = {
+    "train": "train a GAN",
+    "sample": "draw images from a trained generator",
+    "export": "write the generator alone in another file format (--format)",
+    "prepare": "pack an image folder or dataset into one file for fast training",
+    "inspect": "report on data before training: counts, sizes, bad files, duplicates, choices",
+    "datasets": "list the named datasets and where each is found",
+    "bench": "training throughput, beside the reference loop",
+    "eval": "score a run, checkpoint, image folder or .npz: FID, KID, precision/recall, ...",
+    "featurenet": "train ganforge's own feature networks",
+}
+
 
 def _listed(names: Iterable[str]) -> str:
     """Registry names for a help text: ``a, b or c``."""
@@ -33,7 +47,7 @@ def _add_train(sub: Any) -> None:
 
     p = sub.add_parser(
         "train",
-        help="train a GAN",
+        help=_SUMMARY["train"],
         description="Train a GAN. Settings resolve as: preset < --config file < flags < --set; "
         "a budget given (--epochs, --steps, --minutes) replaces the preset's whole budget.",
     )
@@ -131,7 +145,7 @@ def _seeds(text: str) -> list[int]:
 def _add_sample(sub: Any) -> None:
     p = sub.add_parser(
         "sample",
-        help="draw images from a trained generator",
+        help=_SUMMARY["sample"],
         description="Draw images from a run or checkpoint: a grid PNG (the default), one PNG "
         "per image, an .npz array, a latent interpolation, the run's progress animation.",
     )
@@ -219,7 +233,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _add_prepare(sub: Any) -> None:
     p = sub.add_parser(
         "prepare",
-        help="pack an image folder or dataset into one file for fast training",
+        help=_SUMMARY["prepare"],
         description="Decode SOURCE once (in parallel) into a uint8 array file that "
         "`ganforge train --data FILE` reads by memory map.",
     )
@@ -257,7 +271,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 def _add_inspect(sub: Any) -> None:
     p = sub.add_parser(
         "inspect",
-        help="report on data before training: counts, sizes, bad files, duplicates, choices",
+        help=_SUMMARY["inspect"],
         description="Look at every image of DATA (a folder, dataset name or .gfd file): modes, "
         "sizes, aspect ratios, what cropping does, bad files, exact and near duplicates, "
         "classes, the channels, size and preset training would choose, the prepare time and "
@@ -302,7 +316,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _add_datasets(sub: Any) -> None:
-    p = sub.add_parser("datasets", help="list the named datasets and where each is found")
+    p = sub.add_parser("datasets", help=_SUMMARY["datasets"])
     p.add_argument("--data-root", default="", help="where named datasets live")
     p.set_defaults(func=_cmd_datasets)
 
@@ -347,7 +361,7 @@ def _add_export(sub: Any) -> None:
 
     p = sub.add_parser(
         "export",
-        help=f"write the generator alone: {_listed(FORMATS)}",
+        help=_SUMMARY["export"],
         description="Write the generator alone, with a JSON sidecar (FILE.json) naming its "
         "input and output sizes; then check that the file gives the same images.",
     )
@@ -398,7 +412,7 @@ def _speed_flags(args: argparse.Namespace) -> dict[str, Any]:
 def _add_bench(sub: Any) -> None:
     p = sub.add_parser(
         "bench",
-        help="training throughput, beside the reference loop",
+        help=_SUMMARY["bench"],
         description="Time ganforge's training step (img/s, step time, FLOPs, peak memory) on "
         "the bundled MNIST sample; with --vs-reference, beside SEED.md's training loop, "
         "in alternating windows of one run.",
@@ -473,7 +487,7 @@ def _train_eval_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _add_eval(sub: Any) -> None:
     p = sub.add_parser(
         "eval",
-        help="score a run, checkpoint, image folder or .npz: FID, KID, precision/recall, ...",
+        help=_SUMMARY["eval"],
         description="Score generated images against real data; print a table, write JSON.",
     )
     p.add_argument(
@@ -537,7 +551,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _add_featurenet(sub: Any) -> None:
-    p = sub.add_parser("featurenet", help="train ganforge's own feature networks")
+    p = sub.add_parser("featurenet", help=_SUMMARY["featurenet"])
     actions = p.add_subparsers(dest="action", required=True)
     t = actions.add_parser(
         "train",
@@ -581,26 +595,34 @@ def _cmd_featurenet_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [
-    _add_train, _add_sample, _add_export, _add_prepare, _add_inspect, _add_datasets, _add_bench,
-    _add_eval, _add_featurenet,
-]  # fmt: skip
+COMMANDS: dict[str, Callable[[Any], None]] = {
+    "train": _add_train, "sample": _add_sample, "export": _add_export, "prepare": _add_prepare,
+    "inspect": _add_inspect, "datasets": _add_datasets, "bench": _add_bench, "eval": _add_eval,
+    "featurenet": _add_featurenet,
+}  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every command with its options, or with ``command`` that one
+    with its options and the others by name (so ``ganforge prepare`` imports no torch and
+    ``ganforge sample`` no metrics for the help texts of other commands' registries)."""
     parser = argparse.ArgumentParser(
         prog="ganforge", description="Train, watch, evaluate and sample GANs."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in COMMANDS:
-        add(sub)
+    for name, add in COMMANDS.items():
+        if command is None or command == name:
+            add(sub)
+        else:
+            sub.add_parser(name, help=_SUMMARY[name])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else ""  # "": list the commands only
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.func(args))
     except UserError as exc:
