@@ -133,3 +133,27 @@ def test_every_preset_table_holds_valid_keys(name: str) -> None:
     for kind, table in tables.items():
         values = {k: v for k, v in table.items() if k != "note"}
         cfgmod.validate(cfgmod.apply(cfgmod.load_preset(name), values, f"{name} [{kind}]"))
+
+
+def test_a_new_run_starts_from_the_default_preset_or_the_file(tmp_path: Path) -> None:
+    assert cfgmod.start_config() == cfgmod.load_preset(cfgmod.DEFAULT_PRESET)
+    assert cfgmod.start_config("seed-simple").model == "mlp"
+    path = tmp_path / "run.toml"
+    path.write_text('preset = "seed-simple"\nz_dim = 7\n')
+    from_file = cfgmod.start_config(config_file=path)
+    assert (from_file.preset, from_file.z_dim) == ("seed-simple", 7)
+    path.write_text("z_dim = 7\n")
+    over = cfgmod.start_config("quick", path)  # the file over the preset asked for
+    assert (over.preset, over.z_dim, over.model) == ("quick", 7, "dcgan")
+    assert cfgmod.start_config(config_file=path).preset == ""  # a file alone: no preset
+
+
+def test_a_budget_override_replaces_the_whole_budget() -> None:
+    quick = cfgmod.start_config()
+    assert quick.steps > 0 and quick.minutes > 0  # the preset has two budgets
+    cfg = cfgmod.run_config(None, {"steps": 10})
+    assert (cfg.preset, cfg.steps, cfg.minutes, cfg.epochs) == (quick.preset, 10, 0, 0)
+    kept = cfgmod.run_config(quick, {"z_dim": 8})  # no budget given: the preset's stays
+    assert (kept.steps, kept.minutes, kept.z_dim) == (quick.steps, quick.minutes, 8)
+    with pytest.raises(ConfigError, match="unknown config key 'stepz'"):
+        cfgmod.run_config(quick, {"stepz": 3})

@@ -5,28 +5,66 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ganforge import config as cfgmod
 from ganforge.errors import UserError
 
-_BUDGET = ("epochs", "steps", "minutes")
+# the commands with their line in `ganforge --help`; each command's options are added
+# only when it runs (build_parser), so it loads only the registries it lists
+_SUMMARY = {
+    "train": "train a GAN",
+    "sample": "draw images from a trained generator",
+    "export": "write the generator alone in another file format (--format)",
+    "prepare": "pack an image folder or dataset into one file for fast training",
+    "inspect": "report on data before training: counts, sizes, bad files, duplicates, choices",
+    "datasets": "list the named datasets and where each is found",
+    "bench": "training throughput, beside the reference loop",
+    "eval": "score a run, checkpoint, image folder or .npz: FID, KID, precision/recall, ...",
+    "featurenet": "train ganforge's own feature networks",
+}
+
+
+def _listed(names: Iterable[str]) -> str:
+    """Registry names for a help text: ``a, b or c``."""
+    *rest, last = names
+    return f"{', '.join(rest)} or {last}" if rest else last
+
+
+def _device_help(default: str = "") -> str:
+    """The device names resolve_device takes."""
+    from ganforge.run.device import DEVICE_NAMES
+
+    said = f" (default {default})" if default else ""
+    return f"{_listed(DEVICE_NAMES)}; auto: CUDA, then MPS, then the CPU{said}"
 
 
 def _add_train(sub: Any) -> None:
+    from ganforge.data.named import names as dataset_names
+    from ganforge.losses import LOSSES
+    from ganforge.models import MODELS
+
     p = sub.add_parser(
         "train",
-        help="train a GAN",
-        description="Train a GAN. Settings resolve as: preset < --config file < flags < --set.",
+        help=_SUMMARY["train"],
+        description="Train a GAN. Settings resolve as: preset < --config file < flags < --set; "
+        "a budget given (--epochs, --steps, --minutes) replaces the preset's whole budget.",
     )
-    p.add_argument("--preset", help=f"start from a preset ({', '.join(cfgmod.preset_names())})")
+    p.add_argument(
+        "--preset",
+        help=f"start from a preset: {_listed(cfgmod.preset_names())} (default "
+        f"{cfgmod.DEFAULT_PRESET} when no --config names one)",
+    )
     p.add_argument("--config", metavar="FILE.toml", help="a TOML file of config keys")
-    p.add_argument("--data", help="dataset name, image folder, or `ganforge prepare` file")
+    p.add_argument(
+        "--data",
+        help=f"dataset name ({_listed(dataset_names())}), image folder, or `ganforge prepare` file",
+    )
     p.add_argument("--data-root", help="named datasets' root ($GANFORGE_DATA or ./data)")
     p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
-    p.add_argument("--model", help="network pair: mlp or dcgan")
-    p.add_argument("--loss", help="GAN objective (bce)")
+    p.add_argument("--model", help=f"network pair: {_listed(MODELS)}")
+    p.add_argument("--loss", help=f"GAN objective: {_listed(LOSSES)}")
     p.add_argument("--epochs", type=int, help="train for this many epochs in all")
     p.add_argument("--steps", type=int, help="train up to this global step")
     p.add_argument("--minutes", type=float, help="train for this many minutes in all")
@@ -38,10 +76,17 @@ def _add_train(sub: Any) -> None:
         "--image-size", type=int, help="square side of the images (default: from the data)"
     )
     p.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB) (default: from the data)")
-    p.add_argument("--crop", help="center (crop non-square images) or none (refuse them)")
-    p.add_argument("--on-bad-image", help="skip (count and name them) or error")
-    p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    p.add_argument("--precision", help="fp32, bf16 or fp16 (autocast)")
+    p.add_argument(
+        "--crop", help=f"{_listed(cfgmod.choices('crop'))}: crop non-square images or refuse them"
+    )
+    p.add_argument(
+        "--on-bad-image",
+        help=f"{_listed(cfgmod.choices('on_bad_image'))}: count and name bad files, or stop",
+    )
+    p.add_argument("--device", help=_device_help())
+    p.add_argument(
+        "--precision", help=f"{_listed(cfgmod.choices('precision'))} (autocast; default fp32)"
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<preset>-<time>)")
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run")
@@ -72,8 +117,6 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     values.update(_speed_flags(args))
     values.update(_train_eval_overrides(args))
     values.update(cfgmod.parse_set(args.set))
-    if any(k in values for k in _BUDGET):  # a budget on the command line replaces the preset's
-        values = {**{k: 0 for k in _BUDGET}, **values}
     return {k: cfgmod.coerce(k, v, "command line") for k, v in values.items()}
 
 
@@ -86,11 +129,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise UserError("--resume continues a run as it was; drop --preset, --config and --out")
         run = train(resume=args.resume, overrides=overrides)
     else:
-        if args.config:
-            base = cfgmod.load_preset(args.preset) if args.preset else None
-            cfg = cfgmod.load_file(args.config, base)
-        else:
-            cfg = cfgmod.load_preset(args.preset or "quick")
+        cfg = cfgmod.start_config(args.preset, args.config)
         run = train(cfg, out=args.out, overrides=overrides)
     print(f"wrote {run} (checkpoint {run / 'checkpoints' / 'last.pt'}, grids in {run / 'samples'})")
     return 0
@@ -106,7 +145,7 @@ def _seeds(text: str) -> list[int]:
 def _add_sample(sub: Any) -> None:
     p = sub.add_parser(
         "sample",
-        help="draw images from a trained generator",
+        help=_SUMMARY["sample"],
         description="Draw images from a run or checkpoint: a grid PNG (the default), one PNG "
         "per image, an .npz array, a latent interpolation, the run's progress animation.",
     )
@@ -137,7 +176,7 @@ def _add_sample(sub: Any) -> None:
         "--progress-gif", nargs="?", const="", metavar="GIF",
         help="animate the run's fixed-noise grids (default RUN/samples/progress.gif)",
     )  # fmt: skip
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    p.add_argument("--device", default="cpu", help=_device_help("cpu"))
     p.set_defaults(func=_cmd_sample)
 
 
@@ -194,7 +233,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _add_prepare(sub: Any) -> None:
     p = sub.add_parser(
         "prepare",
-        help="pack an image folder or dataset into one file for fast training",
+        help=_SUMMARY["prepare"],
         description="Decode SOURCE once (in parallel) into a uint8 array file that "
         "`ganforge train --data FILE` reads by memory map.",
     )
@@ -202,8 +241,8 @@ def _add_prepare(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="FILE.gfd", help="file to write")
     p.add_argument("--size", type=int, default=64, help="square side in pixels (default 64)")
     p.add_argument("--channels", type=int, default=3, choices=(1, 3), help="1 grey, 3 RGB")
-    p.add_argument("--crop", default="center", choices=("center", "none"))
-    p.add_argument("--on-bad-image", default="skip", choices=("skip", "error"))
+    p.add_argument("--crop", default="center", choices=cfgmod.choices("crop"))
+    p.add_argument("--on-bad-image", default="skip", choices=cfgmod.choices("on_bad_image"))
     p.add_argument("--background", default="white", help="for transparency: white, black, R,G,B")
     p.add_argument("--workers", type=int, default=0, help="decoder processes (0: one per core)")
     p.add_argument("--data-root", default="", help="where named datasets live")
@@ -232,7 +271,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 def _add_inspect(sub: Any) -> None:
     p = sub.add_parser(
         "inspect",
-        help="report on data before training: counts, sizes, bad files, duplicates, choices",
+        help=_SUMMARY["inspect"],
         description="Look at every image of DATA (a folder, dataset name or .gfd file): modes, "
         "sizes, aspect ratios, what cropping does, bad files, exact and near duplicates, "
         "classes, the channels, size and preset training would choose, the prepare time and "
@@ -244,7 +283,7 @@ def _add_inspect(sub: Any) -> None:
     p.add_argument("--no-sheet", action="store_true", help="write no contact sheet")
     p.add_argument("--channels", type=int, default=0, choices=(0, 1, 3), help="0: from the data")
     p.add_argument("--image-size", type=int, default=0, help="0: from the data")
-    p.add_argument("--crop", default="center", choices=("center", "none"))
+    p.add_argument("--crop", default="center", choices=cfgmod.choices("crop"))
     p.add_argument("--background", default="white", help="for transparency: white, black, R,G,B")
     p.add_argument("--workers", type=int, default=0, help="decoder processes (0: one per core)")
     p.add_argument("--data-root", default="", help="where named datasets live")
@@ -277,7 +316,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _add_datasets(sub: Any) -> None:
-    p = sub.add_parser("datasets", help="list the named datasets and where each is found")
+    p = sub.add_parser("datasets", help=_SUMMARY["datasets"])
     p.add_argument("--data-root", default="", help="where named datasets live")
     p.set_defaults(func=_cmd_datasets)
 
@@ -322,7 +361,7 @@ def _add_export(sub: Any) -> None:
 
     p = sub.add_parser(
         "export",
-        help="write the generator alone as safetensors, TorchScript or ONNX",
+        help=_SUMMARY["export"],
         description="Write the generator alone, with a JSON sidecar (FILE.json) naming its "
         "input and output sizes; then check that the file gives the same images.",
     )
@@ -373,17 +412,21 @@ def _speed_flags(args: argparse.Namespace) -> dict[str, Any]:
 def _add_bench(sub: Any) -> None:
     p = sub.add_parser(
         "bench",
-        help="training throughput, beside the reference loop",
+        help=_SUMMARY["bench"],
         description="Time ganforge's training step (img/s, step time, FLOPs, peak memory) on "
         "the bundled MNIST sample; with --vs-reference, beside the tutorial's training loop, "
         "in alternating windows of one run.",
     )
-    p.add_argument("--preset", default="seed-dcgan", help="preset to time (default seed-dcgan)")
+    p.add_argument(
+        "--preset",
+        default="seed-dcgan",
+        help=f"preset to time: {_listed(cfgmod.preset_names())} (default seed-dcgan)",
+    )
     p.add_argument("--vs-reference", action="store_true", help="also time the reference loop")
     p.add_argument("--steps", type=int, default=20, help="timed steps per loop (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
     p.add_argument("--windows", type=int, default=5, help="alternating windows (default 5)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--device", help=_device_help())
     p.add_argument("--batch-size", type=int)
     _add_speed_flags(p)
     p.add_argument(
@@ -411,11 +454,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 # --- `ganforge eval`, `ganforge featurenet train`, evaluation during training ---------------
 
 
+def _metrics_help(default: str) -> str:
+    """The metrics, each with its line of help, from the registry."""
+    from ganforge.metrics.registry import METRICS
+
+    listed = "; ".join(f"{m.name}: {m.help}" for m in METRICS.values())
+    return f"comma-separated (default {default}), of: {listed}"
+
+
+def _features_help(files: bool) -> str:
+    """The feature extractors, from the registry; ``files``: a NET.pt is taken too."""
+    from ganforge.metrics.extractors import NAMES
+
+    return _listed(NAMES) + (", or a feature network file NET.pt" if files else "")
+
+
 def _add_train_eval_flags(p: Any) -> None:
     p.add_argument("--eval-every", type=int, help="score G every N steps (FID; best.pt kept by it)")
     p.add_argument("--eval-samples", type=int, help="images scored at each evaluation")
-    p.add_argument("--eval-metrics", help="comma-separated: fid,kid,pr,dc,classes")
-    p.add_argument("--eval-features", help="auto, inception, mnist-net or fashion-net")
+    p.add_argument("--eval-metrics", help=_metrics_help("fid"))
+    p.add_argument("--eval-features", help=_features_help(files=True))
 
 
 def _train_eval_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -429,7 +487,7 @@ def _train_eval_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _add_eval(sub: Any) -> None:
     p = sub.add_parser(
         "eval",
-        help="score a run, checkpoint, image folder or .npz: FID, KID, precision/recall, ...",
+        help=_SUMMARY["eval"],
         description="Score generated images against real data; print a table, write JSON.",
     )
     p.add_argument(
@@ -440,16 +498,14 @@ def _add_eval(sub: Any) -> None:
         "--compare", nargs=2, metavar=("A.json", "B.json"),
         help="compare two score files; refused when their cards differ in what changes the number",
     )  # fmt: skip
-    p.add_argument(
-        "--metrics", default="fid,kid,pr,dc", help="comma-separated: fid,kid,pr,dc,classes"
-    )
+    p.add_argument("--metrics", default="fid,kid,pr,dc", help=_metrics_help("fid,kid,pr,dc"))
     p.add_argument("--samples", type=int, default=10_000, help="fake images to score")
     p.add_argument("--data", help="real data: dataset name or image folder (default: the run's)")
     p.add_argument(
         "--data-root", help="where named datasets live (default $GANFORGE_DATA or ./data)"
     )
     p.add_argument("--split", default="train", choices=("train", "test"), help="real split")
-    p.add_argument("--features", default="auto", help="auto, inception, mnist-net or fashion-net")
+    p.add_argument("--features", default="auto", help=_features_help(files=False))
     p.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity Inception weights")
     p.add_argument("--no-download", action="store_true", help="never download data or weights")
     p.add_argument(
@@ -458,7 +514,7 @@ def _add_eval(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="latent and subset seed")
     p.add_argument("--truncation", type=float, help="truncate a generator's latents to |z| <= T")
     p.add_argument("--no-ema", action="store_true", help="a generator's trained weights, not EMA")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.add_argument("--device", default="cpu", help=_device_help("cpu"))
     p.add_argument(
         "--out", metavar="FILE.json", help="JSON results (default RUN/eval.json or ./eval.json)"
     )
@@ -495,7 +551,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _add_featurenet(sub: Any) -> None:
-    p = sub.add_parser("featurenet", help="train ganforge's own feature networks")
+    p = sub.add_parser("featurenet", help=_SUMMARY["featurenet"])
     actions = p.add_subparsers(dest="action", required=True)
     t = actions.add_parser(
         "train",
@@ -539,26 +595,34 @@ def _cmd_featurenet_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [
-    _add_train, _add_sample, _add_export, _add_prepare, _add_inspect, _add_datasets, _add_bench,
-    _add_eval, _add_featurenet,
-]  # fmt: skip
+COMMANDS: dict[str, Callable[[Any], None]] = {
+    "train": _add_train, "sample": _add_sample, "export": _add_export, "prepare": _add_prepare,
+    "inspect": _add_inspect, "datasets": _add_datasets, "bench": _add_bench, "eval": _add_eval,
+    "featurenet": _add_featurenet,
+}  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every command with its options, or with ``command`` that one
+    with its options and the others by name (so ``ganforge prepare`` imports no torch and
+    ``ganforge sample`` no metrics for the help texts of other commands' registries)."""
     parser = argparse.ArgumentParser(
         prog="ganforge", description="Train, watch, evaluate and sample GANs."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in COMMANDS:
-        add(sub)
+    for name, add in COMMANDS.items():
+        if command is None or command == name:
+            add(sub)
+        else:
+            sub.add_parser(name, help=_SUMMARY[name])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else ""  # "": list the commands only
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.func(args))
     except UserError as exc:

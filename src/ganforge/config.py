@@ -117,7 +117,7 @@ class TrainConfig:
     # evaluation during training (metrics): scores logged as eval/<metric>, best.pt kept by FID
     eval_every: int = 0  # steps between evaluations; 0 = never
     eval_samples: int = 10_000  # generated images scored at each evaluation
-    eval_metrics: str = "fid"  # comma-separated: fid, kid, pr, dc, classes
+    eval_metrics: str = "fid"  # comma-separated names of ganforge.metrics.METRICS
     eval_features: str = "auto"  # auto | inception | mnist-net | fashion-net | PATH.pt
 
     def model_spec(self) -> ModelSpec:
@@ -157,6 +157,17 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "health": ("off", "warn", "stop"),
     "adam_impl": ("auto", "fused", "foreach", "for-loop"),
 }
+# The preset a new run starts from when neither a preset nor a config file names one.
+DEFAULT_PRESET = "quick"
+# The budget keys: training stops at whichever set one is reached first.
+BUDGET = ("epochs", "steps", "minutes")
+
+
+def choices(key: str) -> tuple[str, ...]:
+    """The values config key ``key`` accepts, for keys with a fixed set (``precision``, ...)."""
+    return _CHOICES[key]
+
+
 # metrics.EXTRACTORS, or the path of a feature network file (PATH.pt)
 _EXTRACTOR_NAMES = ("auto", "inception", "mnist-net", "fashion-net")
 _POSITIVE = ("z_dim", "g_features", "d_features", "batch_size", "grid_n", "health_every")
@@ -308,6 +319,26 @@ def load_file(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
         name = values.get("preset", "")
         base = load_preset(str(name)) if name else TrainConfig()
     return apply(base, values, str(path))
+
+
+def start_config(preset: str | None = None, config_file: str | Path | None = None) -> TrainConfig:
+    """Where a new run's settings start: the preset, then the config file over it;
+    :data:`DEFAULT_PRESET` when neither is given (a file alone may name its own preset)."""
+    if config_file:
+        return load_file(config_file, load_preset(preset) if preset else None)
+    return load_preset(preset or DEFAULT_PRESET)
+
+
+def run_config(
+    base: TrainConfig | None, overrides: dict[str, Any], where: str = "overrides"
+) -> TrainConfig:
+    """``base`` (None: :func:`start_config`'s default) with ``overrides`` applied; a budget
+    among the overrides replaces the base's whole budget (the budget keys not given become
+    0), so ``--steps 10`` on a preset of 3,000 steps or 2.5 minutes trains 10 steps.
+    ``ganforge train`` and :func:`ganforge.train` both resolve a run's config with this."""
+    if any(key in overrides for key in BUDGET):
+        overrides = {**dict.fromkeys(BUDGET, 0), **overrides}
+    return apply(start_config() if base is None else base, overrides, where)
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:

@@ -39,6 +39,7 @@ from ganforge.metrics import (
     which_fields_change_the_number,
 )
 from ganforge.metrics.featurenet import TrainedNet, save_featurenet, train_featurenet
+from ganforge.metrics.registry import label
 from ganforge.run import checkpoint as ckpt
 from ganforge.run.device import resolve_device
 from ganforge.run.folder import find_checkpoint, run_of
@@ -352,12 +353,6 @@ def _write_json(report: EvalReport, path: Path) -> Path:
     return path
 
 
-_LABELS = {
-    "fid": "FID", "kid": "KID", "precision": "precision (k=3)", "recall": "recall (k=3)",
-    "density": "density (k=5)", "coverage": "coverage (k=5)", "class_kl": "class KL",
-}  # fmt: skip
-
-
 def format_table(report: EvalReport) -> str:
     """The report as a small text table."""
     s = report.scores
@@ -368,10 +363,11 @@ def format_table(report: EvalReport) -> str:
         f"{'metric':<18} value",
     ]
     for key, value in s.values.items():
-        if key == "kid_std":
-            continue
-        text = f"{value:.5f} +- {s.values['kid_std']:.5f}" if key == "kid" else f"{value:.4f}"
-        lines.append(f"{_LABELS.get(key, key):<18} {text}")
+        if key.endswith("_std") and key[: -len("_std")] in s.values:
+            continue  # shown beside its mean: KID's spread over its subsets
+        spread = s.values.get(f"{key}_std")
+        text = f"{value:.4f}" if spread is None else f"{value:.5f} +- {spread:.5f}"
+        lines.append(f"{label(key):<18} {text}")
     cache = "reused" if s.cache_reused else "computed"
     lines.append(f"{'time':<18} {s.seconds:.1f} s (real features {cache})")
     return "\n".join(lines)
@@ -409,7 +405,7 @@ def compare_scores(a: str | Path, b: str | Path) -> str:
         va, vb = values_a.get(key), values_b.get(key)
         cells = [f"{v:12.5g}" if v is not None else f"{'-':>12}" for v in (va, vb)]
         delta = f"{vb - va:+12.4g}" if va is not None and vb is not None else f"{'-':>12}"
-        lines.append(f"{_LABELS.get(key, key):<18} {cells[0]} {cells[1]} {delta}")
+        lines.append(f"{label(key):<18} {cells[0]} {cells[1]} {delta}")
     if diff:
         shown = "; ".join(f"{k} {diff[k][0]} -> {diff[k][1]}" for k in diff)
         lines.append(f"cards differ only where the number does not change: {shown}")

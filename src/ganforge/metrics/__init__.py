@@ -11,6 +11,7 @@ from ganforge.metrics.extractors import NAMES as EXTRACTORS
 from ganforge.metrics.extractors import FeatureExtractor, get_extractor
 from ganforge.metrics.frechet import fid, frechet_distance, gaussian
 from ganforge.metrics.kid import kid
+from ganforge.metrics.metric import Embedded, Metric
 from ganforge.metrics.prdc import PRDC, density_coverage, prdc, precision_recall
 from ganforge.metrics.provenance import (
     CHANGES_THE_NUMBER,
@@ -19,8 +20,8 @@ from ganforge.metrics.provenance import (
     differences,
     which_fields_change_the_number,
 )
+from ganforge.metrics.registry import METRICS
 from ganforge.metrics.scores import (
-    METRICS,
     Scores,
     evaluate,
     extract,
@@ -34,8 +35,10 @@ __all__ = [
     "EXTRACTORS",
     "METRICS",
     "PRDC",
+    "Embedded",
     "FakeOrigin",
     "FeatureExtractor",
+    "Metric",
     "RealImages",
     "ScoreCard",
     "Scores",

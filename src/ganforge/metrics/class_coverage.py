@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganforge.metrics.metric import Embedded, Metric
+
 
 def class_histogram(logits: np.ndarray) -> np.ndarray:
     """Share of samples predicted as each class, from logits ``[N, K]`` -> ``[K]``."""
@@ -27,3 +29,15 @@ def class_kl(logits: np.ndarray, reference: np.ndarray | None = None) -> float:
     ref = np.maximum(ref, 1e-6)  # a class the data never shows: a large, finite penalty
     keep = hist > 0
     return float((hist[keep] * np.log(hist[keep] / ref[keep])).sum())
+
+
+def _classes_values(e: Embedded) -> dict[str, float]:
+    assert e.fake_logits is not None  # score_features checks needs_classifier first
+    return {"class_kl": class_kl(e.fake_logits)}
+
+
+CLASSES = Metric(
+    "classes", {"class_kl": "class KL"},
+    "KL of the fakes' predicted classes from uniform (needs a classifier: mnist-net, ...)",
+    _classes_values, needs_classifier=True,
+)  # fmt: skip

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganforge.metrics.metric import Embedded, Metric
+
 
 @dataclass(frozen=True)
 class Gaussian:
@@ -83,3 +85,13 @@ def frechet_distance(a: Gaussian, b: Gaussian) -> float:
 def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two feature sets ``[N, D]`` and ``[M, D]``."""
     return frechet_distance(gaussian(features_a), gaussian(features_b))
+
+
+def _fid_values(e: Embedded) -> dict[str, float]:
+    return {"fid": fid(e.real, e.fake)}
+
+
+FID = Metric(
+    "fid", {"fid": "FID"}, "Frechet distance of Gaussians fitted to real and fake features",
+    _fid_values,
+)  # fmt: skip

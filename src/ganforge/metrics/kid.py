@@ -14,9 +14,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganforge.metrics.metric import Embedded, Metric
+
 
 @dataclass(frozen=True)
-class KID:
+class KIDEstimate:
     """Mean and standard deviation of the squared MMD over the subsets."""
 
     mean: float
@@ -55,7 +57,7 @@ def kid(
     subsets: int = 100,
     subset_size: int = 1000,
     seed: int = 0,
-) -> KID:
+) -> KIDEstimate:
     """KID between feature sets ``[N, D]`` and ``[M, D]``; subsets shrink to the smaller set."""
     a = torch.as_tensor(features_a, dtype=torch.float32)
     b = torch.as_tensor(features_b, dtype=torch.float32)
@@ -72,4 +74,16 @@ def kid(
             for _ in range(subsets)
         ]
     )
-    return KID(float(values.mean()), float(values.std()))
+    return KIDEstimate(float(values.mean()), float(values.std()))
+
+
+def _kid_values(e: Embedded) -> dict[str, float]:
+    estimate = kid(e.real, e.fake, seed=e.seed)
+    return {"kid": estimate.mean, "kid_std": estimate.std}
+
+
+KID = Metric(
+    "kid", {"kid": "KID", "kid_std": "KID std"},
+    "kernel (MMD) distance of real and fake features, mean and spread over 100 subsets",
+    _kid_values,
+)  # fmt: skip

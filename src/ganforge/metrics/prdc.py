@@ -9,6 +9,10 @@
   distributions); coverage is the share of real samples whose ball holds at
   least one fake sample.
 
+As metrics (``pr`` and ``dc``) they compare equal numbers of real and fake samples
+(a seeded random subset of the real ones), as the k-NN radii depend on N; when both
+are asked for, the k-NN work is done once.
+
 Distances are computed in row blocks, so 10,000 x 10,000 pairs never sit in
 memory at once, and each of the three distance matrices (real-real, fake-fake,
 real-fake) is computed once for all four values.
@@ -22,6 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+
+from ganforge.errors import MetricsError
+from ganforge.metrics.metric import Embedded, Metric
 
 Features = np.ndarray | Tensor
 _BLOCK = 1024  # rows per distance block: 1024 x 10,000 float32 is 40 MB
@@ -90,3 +97,40 @@ def density_coverage(real: Features, fake: Features, k: int = 5) -> tuple[float,
     """Density and coverage of fake against real features ``[N, D]``, ``[M, D]``."""
     result = prdc(real, fake, k_pr=k, k_dc=k)
     return result.density, result.coverage
+
+
+_K_MAX = 5  # the larger k: both sides need more samples than this
+
+
+def _knn(e: Embedded) -> PRDC:
+    """All four k-NN values on equal numbers of real and fake samples: the first fakes
+    and a random subset of the reals (by ``e.seed``)."""
+    rng = np.random.default_rng(e.seed)
+    count = min(len(e.real), len(e.fake))
+    if count <= _K_MAX:
+        raise MetricsError(
+            "precision/recall and density/coverage need more than "
+            f"{_K_MAX} images on each side, got {count}"
+        )
+    real_sub = e.real[rng.choice(len(e.real), count, replace=False)]
+    return prdc(real_sub, e.fake[:count])
+
+
+def _pr_values(e: Embedded) -> dict[str, float]:
+    knn = e.shared("prdc", _knn)
+    return {"precision": knn.precision, "recall": knn.recall}
+
+
+def _dc_values(e: Embedded) -> dict[str, float]:
+    knn = e.shared("prdc", _knn)
+    return {"density": knn.density, "coverage": knn.coverage}
+
+
+PRECISION_RECALL = Metric(
+    "pr", {"precision": "precision (k=3)", "recall": "recall (k=3)"},
+    "improved precision (fidelity) and recall (diversity), k = 3", _pr_values,
+)  # fmt: skip
+DENSITY_COVERAGE = Metric(
+    "dc", {"density": "density (k=5)", "coverage": "coverage (k=5)"},
+    "density (fidelity) and coverage (diversity), k = 5", _dc_values,
+)  # fmt: skip

@@ -21,24 +21,13 @@ from tqdm import tqdm
 
 from ganforge.errors import MetricsError
 from ganforge.metrics.cache import RealImages, real_features
-from ganforge.metrics.class_coverage import class_kl
 from ganforge.metrics.extractors import FeatureExtractor, get_extractor
-from ganforge.metrics.frechet import fid
-from ganforge.metrics.kid import kid
-from ganforge.metrics.prdc import prdc
+from ganforge.metrics.metric import Embedded
 from ganforge.metrics.provenance import FakeOrigin, ScoreCard, make_card
+from ganforge.metrics.registry import METRICS, needing_classifier
 
 Batch = Tensor | np.ndarray
 FakeSource = Callable[[int], Batch] | Iterable[Batch] | Batch
-
-# metric name -> the values it reports
-METRICS: dict[str, tuple[str, ...]] = {
-    "fid": ("fid",),
-    "kid": ("kid", "kid_std"),
-    "pr": ("precision", "recall"),
-    "dc": ("density", "coverage"),
-    "classes": ("class_kl",),
-}
 
 
 @dataclass
@@ -245,27 +234,14 @@ def score_features(
     # the card names the arithmetic the caller embedded the fakes in (evaluate(): fp32)
     card = make_card(extractor, real, len(fake_feats), len(real_set.features), seed, origin)
     real_feats = real_set.features
+    needing = needing_classifier(names)
+    if needing and fake_logits is None:
+        raise MetricsError(f"metric '{needing[0]}' needs the fake images' class logits")
+    embedded = Embedded(fake_feats, fake_logits, real_feats, seed)
     values: dict[str, float] = {}
-    if "fid" in names:
-        values["fid"] = fid(real_feats, fake_feats)
-    if "kid" in names:
-        k = kid(real_feats, fake_feats, seed=seed)
-        values["kid"], values["kid_std"] = k.mean, k.std
-    if "pr" in names or "dc" in names:
-        rng = np.random.default_rng(seed)
-        count = min(len(real_feats), len(fake_feats))
-        real_sub = real_feats[rng.choice(len(real_feats), count, replace=False)]
-        fake_sub = fake_feats[:count]
-        _check_knn(count)
-        knn = prdc(real_sub, fake_sub)
-        if "pr" in names:
-            values["precision"], values["recall"] = knn.precision, knn.recall
-        if "dc" in names:
-            values["density"], values["coverage"] = knn.density, knn.coverage
-    if "classes" in names:
-        if fake_logits is None:
-            raise MetricsError("metric 'classes' needs the fake images' class logits")
-        values["class_kl"] = class_kl(fake_logits)
+    for metric in METRICS.values():  # the registry's order, whatever order they were asked in
+        if metric.name in names:
+            values.update(metric.compute(embedded))
     return Scores(
         values, extractor.name, len(fake_feats), len(real_feats), time.perf_counter() - started,
         str(real_set.path) if real_set.path else None, real_set.reused, card=card,
@@ -284,16 +260,9 @@ def _real_images(real: RealImages | np.ndarray) -> RealImages:
 
 
 def _check_classes(names: Sequence[str], extractor: FeatureExtractor) -> None:
-    if "classes" in names and not extractor.class_names:
+    needing = needing_classifier(names)
+    if needing and not extractor.class_names:
         raise MetricsError(
-            f"metric 'classes' needs a classifier of the data's classes; {extractor.name} is "
-            "not one (use --features mnist-net or fashion-net)"
-        )
-
-
-def _check_knn(count: int, k: int = 5) -> None:
-    if count <= k:
-        raise MetricsError(
-            f"precision/recall and density/coverage need more than {k} images on each side, "
-            f"got {count}"
+            f"metric '{needing[0]}' needs a classifier of the data's classes; {extractor.name} "
+            "is not one (use --features mnist-net or fashion-net)"
         )

@@ -10,6 +10,9 @@ import torch
 
 from ganforge.errors import ConfigError
 
+# what --device and the ``device`` config key take (cuda:N: the N-th GPU)
+DEVICE_NAMES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA, then Apple MPS, then CPU; otherwise the named device, checked."""
@@ -22,7 +25,8 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
+        names = ", ".join(DEVICE_NAMES)
+        raise ConfigError(f"unknown device '{name}'; use one of {names}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda asked for, but no CUDA GPU is visible; use --device cpu")
     if device.type == "mps" and not torch.backends.mps.is_available():

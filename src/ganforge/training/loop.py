@@ -154,10 +154,10 @@ def _resolve_config(
         notices += [note] if note else []
         saved = cfgmod.from_dict(state["config"], str(path))
         _check_resume_config(saved, overrides)
-        cfg = dataclasses.replace(saved, **overrides)
+        cfg = cfgmod.run_config(saved, overrides)
         folder = run_folder.run_of(path)
     else:
-        cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
+        cfg = cfgmod.run_config(cfg, overrides)  # None: the default preset
         cfg, notices = resolve_shape(cfg)  # channels, image_size 0: chosen from the data
         cfg, recipe = cfgmod.apply_variant(cfg)  # the preset's recipe for such data
         notices += [recipe] if recipe else []
@@ -555,9 +555,10 @@ def train(
 ) -> Path:
     """Train a GAN; return the run folder.
 
-    A new run takes ``cfg`` (with ``overrides`` applied) and writes to ``out``.
-    ``resume`` (a run folder or checkpoint) continues that run; ``overrides`` may
-    then change only its budget.
+    A new run takes ``cfg`` (None: the default preset, as ``ganforge train``) with
+    ``overrides`` applied, and writes to ``out``. ``resume`` (a run folder or checkpoint)
+    continues that run; ``overrides`` may then change only its budget. A budget among
+    the overrides replaces the whole budget of ``cfg`` or the run (config.run_config).
     """
     try:
         trainer = Trainer(cfg, out, resume, overrides)

@@ -35,6 +35,7 @@ from ganforge.metrics import (
     parse_metrics,
     score_features,
 )
+from ganforge.metrics.registry import needing_classifier
 from ganforge.training import distributed
 from ganforge.training.distributed import World
 from ganforge.training.run_log import RunLogger
@@ -79,9 +80,10 @@ class PeriodicEval:
         self.extractor = get_extractor(
             cfg.eval_features, dataset=self.real.name, shape=data.images.shape[1:], device=device
         )
-        if "classes" in self.metrics and not self.extractor.class_names:
+        needing = needing_classifier(self.metrics)
+        if needing and not self.extractor.class_names:
             raise ConfigError(
-                f"eval metric 'classes' needs a classifier of the data's classes; "
+                f"eval metric '{needing[0]}' needs a classifier of the data's classes; "
                 f"{self.extractor.name} is not one (set eval_features to mnist-net or fashion-net)"
             )
         # the same latents at every evaluation, so scores move only with the generator;
