@@ -25,7 +25,7 @@ from ganforge.config import TrainConfig
 from ganforge.console import info
 from ganforge.errors import CheckpointError, UserError
 from ganforge.grids import grid_image, save_png, to_uint8
-from ganforge.models import build_models
+from ganforge.models import GENERATION_BATCH, build_models
 from ganforge.run.folder import load_checkpoint
 
 Labels = int | Sequence[int] | Tensor | None
@@ -161,7 +161,7 @@ class Generator(nn.Module):
     @torch.no_grad()
     def generate(
         self, z: Tensor, labels: Tensor | None = None, batch_stats: bool = False,
-        batch_size: int = 256,
+        batch_size: int = GENERATION_BATCH,
     ) -> Tensor:  # fmt: skip
         """Images ``[N, C, H, W]`` float in [-1, 1] on the CPU for latents ``z`` ``[N, z_dim]``.
 

@@ -40,6 +40,7 @@ from ganforge.metrics import (
 )
 from ganforge.metrics.featurenet import TrainedNet, save_featurenet, train_featurenet
 from ganforge.metrics.registry import label
+from ganforge.models import GENERATION_BATCH
 from ganforge.run import checkpoint as ckpt
 from ganforge.run.device import resolve_device
 from ganforge.run.folder import find_checkpoint, run_of
@@ -264,7 +265,7 @@ def _generator_batches(source: str, request: EvalRequest) -> tuple[Iterator[Tens
     G = load_generator(source, device, request.ema)  # its EMA weights when asked and there
     latents = G.latents(request.samples, request.seed, request.truncation)
     labels = G.labels_for(request.samples)  # conditional: every class in turn
-    size = request.batch_size or 1000
+    size = request.batch_size or GENERATION_BATCH
 
     def batches() -> Iterator[Tensor]:
         with torch.no_grad():

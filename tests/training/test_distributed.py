@@ -19,6 +19,7 @@ from ganforge.config import TrainConfig
 from ganforge.data import ImageData, load_sample
 from ganforge.models import build_models
 from ganforge.run import checkpoint as ckpt
+from ganforge.training.build import eval_spec
 from ganforge.training.distributed import World, shard
 from ganforge.training.periodic_eval import PeriodicEval
 from tests.training.helpers import on_mnist
@@ -117,7 +118,7 @@ class _Counting(nn.Module):
         return torch.tanh(z[:, :784].view(-1, 1, 28, 28) * self.scale + self.shift)
 
 
-_EVAL = TrainConfig(z_dim=784, eval_every=1, eval_samples=41, eval_metrics="fid,pr")
+_EVAL = eval_spec(TrainConfig(z_dim=784, eval_every=1, eval_samples=41, eval_metrics="fid,pr"))
 
 
 def _eval_rank(rank: int, size: int, store: str, digits: np.ndarray, out: Path) -> None:

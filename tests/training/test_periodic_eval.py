@@ -17,6 +17,7 @@ from ganforge.errors import UserError
 from ganforge.metrics import ScoreCard, which_fields_change_the_number
 from ganforge.run import checkpoint as ckpt
 from ganforge.training import train
+from ganforge.training.build import eval_spec
 from ganforge.training.periodic_eval import PeriodicEval, best_fid
 from ganforge.training.run_log import RunLogger
 from tests.metrics.conftest import digit_folder
@@ -87,7 +88,7 @@ def test_generator_is_sampled_in_eval_mode_and_best_is_kept(
     tmp_path: Path, digits: np.ndarray
 ) -> None:
     cfg = TrainConfig(z_dim=784, eval_every=5, eval_samples=32, eval_metrics="fid")
-    evaluator = PeriodicEval(cfg, ImageData(digits), torch.device("cpu"))
+    evaluator = PeriodicEval(eval_spec(cfg), ImageData(digits), torch.device("cpu"))
     logger = RunLogger(tmp_path)
     G = _Recorder().train()
     assert evaluator.due(10) and not evaluator.due(11)
@@ -121,4 +122,4 @@ def test_bad_eval_settings_are_refused_before_training(
 ) -> None:
     cfg = TrainConfig(**{"eval_every": 10, **changes})
     with pytest.raises(UserError, match=message):
-        PeriodicEval(cfg, ImageData(digits), torch.device("cpu"))
+        PeriodicEval(eval_spec(cfg), ImageData(digits), torch.device("cpu"))

@@ -26,7 +26,7 @@ from ganforge.models.spec import ModelSpec
 
 Builder = Callable[[ModelSpec], tuple[nn.Module, nn.Module]]
 
-__all__ = ["IMAGE_SIZES", "MODELS", "ModelSpec", "build_models"]
+__all__ = ["GENERATION_BATCH", "IMAGE_SIZES", "MODELS", "ModelSpec", "build_models"]
 
 
 def _check_size(spec: ModelSpec, sizes: tuple[int, ...]) -> None:
@@ -65,6 +65,9 @@ MODELS: dict[str, Builder] = {"mlp": _mlp, "dcgan": _dcgan, "resnet": _resnet}
 IMAGE_SIZES: dict[str, tuple[int, ...] | None] = {
     "mlp": None, "dcgan": SIZES, "resnet": RESNET_SIZES,
 }  # fmt: skip
+# Images a generator draws at once when many are wanted (sampling, scoring, evaluation):
+# memory sets it, not the result (in eval mode each image depends on its own latent only).
+GENERATION_BATCH = 500
 # Models that start from their own initialisation whatever spec.weight_init says.
 OWN_INIT = {"resnet"}
 

@@ -18,7 +18,7 @@ from torch import nn
 from ganforge.augment import Augment
 from ganforge.config import TrainConfig
 from ganforge.console import info
-from ganforge.data import BatchLoader, ImageData
+from ganforge.data import BatchLoader, DataSpec, ImageData, data_name
 from ganforge.data.split import holdout_split
 from ganforge.errors import ConfigError
 from ganforge.losses import build_loss
@@ -27,6 +27,7 @@ from ganforge.run.device import autocast_factory
 from ganforge.training import distributed
 from ganforge.training.distributed import World
 from ganforge.training.ema import EMA
+from ganforge.training.periodic_eval import EvalSpec
 from ganforge.training.speed import ThreadTuner, choose_threads, run_thread_tuner
 from ganforge.training.steps import GANStep, StepOptions, build_step
 
@@ -69,6 +70,15 @@ def step_options(cfg: TrainConfig) -> StepOptions:
     return StepOptions(
         cfg.lr_g, cfg.lr_d, (cfg.beta1, cfg.beta2), cfg.n_critic, mismatch, cfg.channels_last,
         cfg.freeze_d, cfg.adam_impl, cfg.compile, cfg.cuda_graphs, cfg.compile_backend,
+    )  # fmt: skip
+
+
+def eval_spec(cfg: TrainConfig) -> EvalSpec:
+    """What evaluation during training reads of ``cfg``."""
+    return EvalSpec(
+        cfg.eval_every, cfg.eval_samples, cfg.eval_metrics, cfg.eval_features,
+        data_name(DataSpec(cfg.data, cfg.data_root)), cfg.z_dim,
+        cfg.num_classes if cfg.conditional else 0, cfg.seed, cfg.ema_decay > 0,
     )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ from ganforge.run import checkpoint as ckpt
 from ganforge.run import folder as run_folder
 from ganforge.run.device import autocast_factory
 from ganforge.training import distributed
-from ganforge.training.build import build_run, with_classes
+from ganforge.training.build import build_run, eval_spec, with_classes
 from ganforge.training.guard import LossGuard, NonFinite
 from ganforge.training.health import TrainingUnhealthy, make_monitor
 from ganforge.training.periodic_eval import PeriodicEval
@@ -202,7 +202,9 @@ class Trainer:
         notices += more
         cfg = with_classes(cfg, data)  # conditional runs: class count from the data
         # before build_run: loading a feature net draws from the global random state
-        self.evaluator = PeriodicEval(cfg, data, device, world) if cfg.eval_every else None
+        self.evaluator = (
+            PeriodicEval(eval_spec(cfg), data, device, world) if cfg.eval_every else None
+        )
         parts = build_run(cfg, data, device, world, say=info if world.is_main else None)
         self.cfg, self.autocast, self.threads = cfg, parts.autocast, parts.threads
         self.G, self.D, self.step_fn = G, D, _ = parts.G, parts.D, parts.step

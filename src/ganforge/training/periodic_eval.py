@@ -14,15 +14,15 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ganforge import seeds
-from ganforge.config import TrainConfig
 from ganforge.console import info
-from ganforge.data import DataSpec, ImageData, data_name
+from ganforge.data import ImageData
 from ganforge.errors import ConfigError
 from ganforge.grids import to_uint8
 from ganforge.metrics import (
@@ -36,11 +36,10 @@ from ganforge.metrics import (
     score_features,
 )
 from ganforge.metrics.registry import needing_classifier
+from ganforge.models import GENERATION_BATCH
 from ganforge.training import distributed
 from ganforge.training.distributed import World
 from ganforge.training.run_log import RunLogger
-
-_BATCH = 500  # images generated and scored at once
 
 
 def best_fid(metrics_file: Path) -> float:
@@ -57,28 +56,41 @@ def best_fid(metrics_file: Path) -> float:
     return best
 
 
+@dataclass(frozen=True)
+class EvalSpec:
+    """What evaluation during training reads of the run's config (see
+    :func:`ganforge.training.build.eval_spec`)."""
+
+    every: int  # steps between evaluations
+    samples: int  # generated images scored each time
+    metrics: str  # comma-separated metric names (ganforge.metrics.registry)
+    features: str  # auto | an extractor's name | PATH.pt
+    data_name: str  # the dataset's name or path: picks the extractor for "auto", names the cache
+    z_dim: int
+    num_classes: int = 0  # conditional generators: every class drawn equally often; 0: none
+    seed: int = 0  # the run's seed: the latents come from its evaluation stream
+    ema: bool = False  # whether the scored generator is the EMA of G (for the score card)
+
+
 class PeriodicEval:
-    """Scores a generator against the training data every ``cfg.eval_every`` steps.
+    """Scores a generator against the training data every ``spec.every`` steps.
 
     Every rank builds one and calls it at the same steps; only rank 0 logs and learns
     whether the score is the best so far."""
 
     def __init__(
-        self, cfg: TrainConfig, data: ImageData, device: torch.device, world: World | None = None
+        self, spec: EvalSpec, data: ImageData, device: torch.device, world: World | None = None
     ) -> None:
-        for key in ("eval_every", "eval_samples"):
-            if getattr(cfg, key) <= 0:
-                raise ConfigError(f"{key} must be positive to evaluate, got {getattr(cfg, key)}")
-        self.every = cfg.eval_every
-        self.n = cfg.eval_samples
-        # the loop scores the EMA generator when there is one (Trainer.evaluate)
-        self.ema = cfg.ema_decay > 0
-        self.latent_seed = seeds.stream(cfg.seed, seeds.EVAL)
+        for key, value in (("eval_every", spec.every), ("eval_samples", spec.samples)):
+            if value <= 0:
+                raise ConfigError(f"{key} must be positive to evaluate, got {value}")
+        self.every, self.n, self.ema = spec.every, spec.samples, spec.ema
+        self.latent_seed = seeds.stream(spec.seed, seeds.EVAL)
         self.world = world = world or World()
-        self.metrics = parse_metrics(cfg.eval_metrics)
-        self.real = RealImages(data.images, data_name(DataSpec(cfg.data, cfg.data_root)), "train")
+        self.metrics = parse_metrics(spec.metrics)
+        self.real = RealImages(data.images, spec.data_name, "train")
         self.extractor = get_extractor(
-            cfg.eval_features, dataset=self.real.name, shape=data.images.shape[1:], device=device
+            spec.features, dataset=self.real.name, shape=data.images.shape[1:], device=device
         )
         needing = needing_classifier(self.metrics)
         if needing and not self.extractor.class_names:
@@ -90,10 +102,11 @@ class PeriodicEval:
         # each rank draws the full set and samples its own share of it
         share = distributed.shard(self.n, world)
         self.latents = torch.randn(
-            self.n, cfg.z_dim, generator=torch.Generator().manual_seed(self.latent_seed)
+            self.n, spec.z_dim, generator=torch.Generator().manual_seed(self.latent_seed)
         )[share]
         # conditional generators draw every class equally often
-        self.labels = (torch.arange(self.n) % cfg.num_classes)[share] if cfg.conditional else None
+        k = spec.num_classes
+        self.labels = (torch.arange(self.n) % k)[share] if k else None
         self.best: float | None = None
 
     def due(self, step: int) -> bool:
@@ -128,8 +141,9 @@ class PeriodicEval:
 
     def _batches(self, G: nn.Module, device: torch.device) -> Iterator[torch.Tensor]:
         """``G``'s uint8 images ``[B, C, H, W]`` of this rank's share of the fixed latents."""
-        labels = [None] * len(self.latents) if self.labels is None else self.labels.split(_BATCH)
-        for z, y in zip(self.latents.split(_BATCH), labels, strict=False):
+        size = GENERATION_BATCH
+        labels = [None] * len(self.latents) if self.labels is None else self.labels.split(size)
+        for z, y in zip(self.latents.split(size), labels, strict=False):
             yield to_uint8(G(z.to(device), None if y is None else y.to(device)).float())
 
     def __call__(self, G: nn.Module, step: int, logger: RunLogger) -> bool:
