@@ -58,7 +58,7 @@ def _timed_monitor(trainer: Trainer, spent: list[float]) -> None:
 def main() -> None:
     """Print ms per step with health off and on, the monitor's own ms per step, and %."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--holdout", action="store_true", help="hold out 10%% of the images: memorisation too")
+    parser.add_argument("--holdout", action="store_true", help="hold out 10%% too")
     parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--control", action="store_true", help="both runs off: the noise floor")
     args = parser.parse_args()
