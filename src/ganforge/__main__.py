@@ -1,5 +1,5 @@
 """``python -m ganforge``."""
 
-from ganforge.cli import main
+from ganforge.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -631,3 +634,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ganforge: interrupted", file=sys.stderr)
         return 130
+
+
+def entry() -> None:
+    """The console script and ``python -m ganforge``: :func:`main`, then exit with its code.
+    A Ctrl-C while the interpreter shuts down leaves at once with 130: its exit handlers
+    would otherwise swallow the KeyboardInterrupt and exit 0."""
+    code = main()
+    with contextlib.suppress(ValueError):  # not the main thread: nothing to install
+        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+    sys.exit(code)
