@@ -69,6 +69,12 @@ def setup(world: World, device_name: str, timeout_s: float) -> torch.device:
     return device
 
 
+def barrier(world: World) -> None:
+    """Wait until every rank gets here (nothing on one process)."""
+    if world.enabled and dist.is_initialized():
+        dist.barrier()
+
+
 def teardown(world: World) -> None:
     """Leave the process group."""
     if world.enabled and dist.is_initialized():

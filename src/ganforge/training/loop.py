@@ -397,6 +397,7 @@ class Trainer:
                 self.save()
                 if world.is_main:
                     progress_gif(folder / "samples")  # progress.gif from the grids so far
+                distributed.barrier(world)  # no rank leaves the group while another still talks
             finally:
                 self.progress.close()
                 self.logger.close()
