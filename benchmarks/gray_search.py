@@ -35,6 +35,7 @@ R1 = {"r1_gamma": 0.05, "r1_every": 16}  # its light lazy R1 on D
 OLD_GRAY = {"batch_size": 64, "lr_g": 2e-4, "r1_gamma": 0.0, "r1_every": 1}
 CANDIDATES: dict[str, dict[str, Any]] = {
     "base (fast-cpu: G 16 / D 32, batch 64, lr 2e-4, EMA 0.999)": OLD_GRAY,
+    "fast-cpu as the preset now is": {},
     "batch 32, lr_g 5e-4": FAST_G,
     "batch 32, lr_g 5e-4, R1 0.05 every 16": {**FAST_G, **R1},
     "batch 32, lr_g 5e-4, R1, EMA 0.9995": {**FAST_G, **R1, "ema_decay": 0.9995},
