@@ -90,3 +90,11 @@ def test_bench_of_best_times_the_step_training_takes() -> None:
     assert "n_critic 5" in loop.summary and "augment translation,cutout" in loop.summary
     assert "EMA 0.999" in loop.summary
     assert any(line.startswith("ganforge step: resnet") for line in result.lines())
+
+
+def test_bench_counts_the_flops_of_a_step_with_r1() -> None:
+    # R1 takes a gradient inside the step; FLOP counting must go through it
+    cfg = dataclasses.replace(load_preset("fast-cpu"), g_features=4, d_features=4, r1_every=1)
+    loop = bench(cfg, steps=1, warmup=0, windows=1).loop("ganforge")
+    assert "loss bce + r1" in loop.summary
+    assert loop.flops_per_image > 0

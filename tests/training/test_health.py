@@ -141,7 +141,8 @@ def test_memorising_when_g_copies_its_32_training_images(
     run = train(cfg, out=tmp_path / "run")
     _assert_raised(run, "memorising", 100, 100)  # probes at steps 50 and 100: 2 in a row
     ratios = {e.step: e.value for e in _board(run).Scalars("health/memorisation")}
-    assert ratios == {50: pytest.approx(0, abs=0.01), 100: pytest.approx(0, abs=0.01)}
+    # copies, but for the gain Adam moves a little from 1
+    assert ratios == {50: pytest.approx(0, abs=0.05), 100: pytest.approx(0, abs=0.05)}
 
 
 def test_augment_pinned_by_an_unreachable_target(tmp_path: Path) -> None:

@@ -200,9 +200,24 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+class _WholeStep:
+    """Stands in for FlopCounterMode's per-module tracker, whose backward hooks fail inside
+    ``torch.autograd.grad`` (R1, gradient penalty): the total needs no split by module."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _WholeStep:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def _measure_step(loop: LoopFigures, steps: Iterator[int], device: torch.device) -> None:
     """FLOPs per image and, on the CPU, peak memory of one untimed step."""
-    with FlopCounterMode(display=False) as counter:
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _WholeStep()  # type: ignore[assignment]
+    with counter:
         images = _run(steps, 1)
     loop.flops_per_image = counter.get_total_flops() / images
     if device.type == "cpu":
