@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from ganforge.bench.timing import bench, ganforge_steps
+from ganforge.bench.timing import bench, bench_data, ganforge_steps
 from ganforge.cli import main
 from ganforge.config import load_preset
 from ganforge.data import resolve_shape
@@ -81,7 +81,7 @@ def test_bench_of_best_times_the_step_training_takes() -> None:
     assert ema.updates == d_steps // 5  # the EMA follows every G step, and only those
     # and D sees augmented images: its first input of a step is not the real batch
     shaped, _ = resolve_shape(dataclasses.replace(cfg, data="mnist-sample"))
-    it, parts = ganforge_steps(shaped, torch.device("cpu"))
+    it, parts = ganforge_steps(shaped, torch.device("cpu"), bench_data(shaped))
     seen: list[torch.Tensor] = []
     parts.D.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
     next(it)

@@ -27,10 +27,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from ganforge import seeds
 from ganforge.bench.reference import check_supported, reference_steps
 from ganforge.config import TrainConfig, apply, validate
-from ganforge.data import DataSpec, load_data, load_sample, resolve_shape
+from ganforge.data import DataSpec, ImageData, load_data, load_sample, resolve_shape
 from ganforge.errors import ConfigError
 from ganforge.run.device import resolve_device
 from ganforge.training.build import RunParts, build_run
+from ganforge.training.speed import usable_cores
 
 
 @dataclass
@@ -127,18 +128,24 @@ def machine_name(device: torch.device) -> str:
             if line.startswith("model name"):
                 model = line.partition(":")[2].strip()
                 break
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores, torch {torch.__version__}"
+    return f"{model}, {usable_cores()} cores, torch {torch.__version__}"
 
 
-def ganforge_steps(cfg: TrainConfig, device: torch.device) -> tuple[Iterator[int], RunParts]:
-    """ganforge's training step on the bundled MNIST sample, built by the same
+def bench_data(cfg: TrainConfig) -> ImageData:
+    """The images every ganforge loop is timed on: the bundled MNIST sample at ``cfg``'s
+    size and channels."""
+    spec = DataSpec("mnist-sample", image_size=cfg.image_size, channels=cfg.channels)
+    return load_data(spec)[0]
+
+
+def ganforge_steps(
+    cfg: TrainConfig, device: torch.device, data: ImageData
+) -> tuple[Iterator[int], RunParts]:
+    """ganforge's training step on ``data`` (:func:`bench_data`), built by the same
     :func:`ganforge.training.build.build_run` as ``ganforge train`` (n_critic, penalties,
     augmentation, EMA and the fast paths included), forever; yields each batch's size.
     Also returns the run's parts; their thread tuner has chosen the count training would
     use (on the CPU as training chooses it: by timing with ``tune_threads``)."""
-    spec = DataSpec("mnist-sample", image_size=cfg.image_size, channels=cfg.channels)
-    data, _ = load_data(spec)
     parts = build_run(cfg, data, device, say=None)
     G, D, step, loader = parts.G, parts.D, parts.step, parts.loader
     parts.threads.choose()
@@ -255,8 +262,11 @@ def bench(
     configs = {"ganforge": cfg}
     for name, changes in (variants or {}).items():
         configs[name] = validate(apply(cfg, changes, f"variant {name}"))
+    loaded: dict[tuple[int, int], ImageData] = {}  # by shape: each loaded once for all loops
     for name, loop_cfg in configs.items():
-        it, parts = ganforge_steps(loop_cfg, device)
+        shape = (loop_cfg.image_size, loop_cfg.channels)
+        data = loaded[shape] = loaded.get(shape) or bench_data(loop_cfg)
+        it, parts = ganforge_steps(loop_cfg, device, data)
         threads = parts.threads.threads if device.type == "cpu" else 0
         runners.append((LoopFigures(name, threads, summary=parts.summary(), parts=parts), it))
     if vs_reference:
