@@ -20,7 +20,7 @@ from typing import Any
 
 from ganforge.bench.timing import bench
 from ganforge.config import apply, load_preset, validate
-from ganforge.training.speed import usable_cores
+from ganforge.cores import usable_cores
 
 # (label, preset, config changes, timed steps): a step of the colour fast-cpu takes longest
 CASES: list[tuple[str, str, dict[str, Any], int]] = [

@@ -22,7 +22,7 @@ ROOT = PACKAGE.parents[1]
 
 # bottom first; a part is a top-level module or package of ganforge
 LAYERS: list[set[str]] = [
-    {"errors", "version", "seeds"},
+    {"errors", "version", "seeds", "cores"},
     {"console", "grids", "animation", "models", "losses", "augment"},
     {"config", "presets"},
     {"data", "metrics"},

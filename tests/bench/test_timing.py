@@ -11,9 +11,9 @@ import torch
 from ganforge.bench.timing import bench, bench_data, ganforge_steps
 from ganforge.cli import main
 from ganforge.config import load_preset
+from ganforge.cores import usable_cores
 from ganforge.data import resolve_shape
 from ganforge.errors import ConfigError
-from ganforge.training.speed import usable_cores
 from tests.conftest import run_cli
 
 

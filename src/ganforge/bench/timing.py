@@ -27,11 +27,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from ganforge import seeds
 from ganforge.bench.reference import check_supported, reference_steps
 from ganforge.config import TrainConfig, apply, validate
+from ganforge.cores import usable_cores
 from ganforge.data import DataSpec, ImageData, load_data, load_sample, resolve_shape
 from ganforge.errors import ConfigError
 from ganforge.run.device import resolve_device
 from ganforge.training.build import RunParts, build_run
-from ganforge.training.speed import usable_cores
 
 
 @dataclass

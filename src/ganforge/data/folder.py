@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import multiprocessing
-import os
 import sys
 import types
 from collections.abc import Callable, Generator, Iterator
@@ -16,6 +15,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from ganforge.cores import usable_cores
 from ganforge.data.decode import Chunk, decode_chunk
 from ganforge.data.images import ImageData
 from ganforge.errors import DataError
@@ -83,8 +83,7 @@ def decode_workers(requested: int, n_files: int) -> int:
         return requested
     if n_files < PARALLEL_FROM:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, n_files // (PARALLEL_FROM // 2)))
+    return max(1, min(usable_cores(), n_files // (PARALLEL_FROM // 2)))
 
 
 @contextlib.contextmanager

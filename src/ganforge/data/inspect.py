@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ganforge.config import load_preset
+from ganforge.cores import usable_cores
 from ganforge.data import named, packed, scan
 from ganforge.data.decode import BadImage, NotSquare, decode_image, parse_background
 from ganforge.data.folder import decode_workers, list_images, process_map
@@ -262,12 +262,12 @@ def machine() -> tuple[int, str]:
     """This machine's usable CPU cores and its accelerator ("" when none)."""
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     if torch.cuda.is_available():
-        return cores or 1, torch.cuda.get_device_name(0)
+        return cores, torch.cuda.get_device_name(0)
     if torch.backends.mps.is_available():
-        return cores or 1, "Apple MPS"
-    return cores or 1, ""
+        return cores, "Apple MPS"
+    return cores, ""
 
 
 def suggest_preset(images: int, cores: int, accelerator: str) -> dict[str, Any]:

@@ -14,16 +14,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ganforge.cores import usable_cores
 from ganforge.errors import ConfigError
 
 if TYPE_CHECKING:
     from ganforge.data import BatchLoader
-
-
-def usable_cores() -> int:
-    """How many cores this process may run on (its affinity mask, e.g. under taskset)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(cores or 1, 1)
 
 
 def choose_threads(requested: int, models: list[nn.Module]) -> int:
