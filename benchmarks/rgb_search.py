@@ -64,7 +64,34 @@ ROUND2: dict[str, dict[str, Any]] = {
         "augment_target": 0.6,
     },  # fmt: skip
 }
-ROUNDS = {1: ROUND1, 2: ROUND2}
+# round 3: on top of the colour recipe round 2 chose (COLOUR), what costs little or no speed
+# (G's width, Adam's betas, faster learning rates, the loss, R1's weight, EMA, z) and what
+# may pay over a 2-core run's longer horizon; 10 minutes each, one thread, two candidates
+# at a time on the two cores
+COLOUR = {**NARROW_FAST, "r1_gamma": 0.05, "r1_every": 16}
+ROUND3: dict[str, dict[str, Any]] = {
+    "colour recipe": COLOUR,
+    "G 16": {**COLOUR, "g_features": 16},
+    "G 12": {**COLOUR, "g_features": 12},
+    "betas 0, 0.99": {**COLOUR, "beta1": 0.0, "beta2": 0.99},
+    "lr 1e-3 G / 4e-4 D": {**COLOUR, "lr_g": 1e-3, "lr_d": 4e-4},
+    "hinge": {**COLOUR, "loss": "hinge"},
+    "R1 0.2": {**COLOUR, "r1_gamma": 0.2},
+    "EMA 0.9995": {**COLOUR, "ema_decay": 0.9995},
+    "z 128": {**COLOUR, "z_dim": 128},
+    "batch 16": {**COLOUR, "batch_size": 16},
+}
+# round 4: round 3's winners (twice the learning rates; R1 0.2) together and pushed
+# further; 8 minutes each, one thread, two at a time
+FAST_LR = {**COLOUR, "lr_g": 1e-3, "lr_d": 4e-4, "r1_gamma": 0.2}
+ROUND4: dict[str, dict[str, Any]] = {
+    "lr 1e-3 / 4e-4, R1 0.2": FAST_LR,
+    "lr 2e-3 / 8e-4, R1 0.2": {**FAST_LR, "lr_g": 2e-3, "lr_d": 8e-4},
+    "lr 1e-3 / 2e-4, R1 0.2": {**FAST_LR, "lr_d": 2e-4},
+    "lr 1e-3 / 4e-4, R1 0.2, bf16": {**FAST_LR, "precision": "bf16"},
+    "lr 1e-3 / 4e-4, R1 0.2, batch 16": {**FAST_LR, "batch_size": 16},
+}
+ROUNDS = {1: ROUND1, 2: ROUND2, 3: ROUND3, 4: ROUND4}
 
 
 def run_candidate(

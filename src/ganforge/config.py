@@ -87,7 +87,7 @@ class TrainConfig:
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps (or cuda:N)
-    precision: str = "fp32"  # fp32 | bf16 | fp16
+    precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (bf16 where the device has it natively)
     channels_last: bool = True
     threads: int = 0  # CPU threads; 0: by model size, or by timing with tune_threads
     tune_threads: bool = False  # time 1 and all cores on a throwaway step, re-time on drift
@@ -150,7 +150,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "on_bad_image": ("skip", "error"),
     "weight_init": ("dcgan", "default"),
     "bn_init": ("paper", "tutorial"),
-    "precision": ("fp32", "bf16", "fp16"),
+    "precision": ("fp32", "bf16", "fp16", "auto"),
     "grid_mode": ("eval", "train"),
     "image_step": ("step", "count"),
     "on_nan": ("stop", "rollback"),

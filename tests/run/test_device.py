@@ -9,7 +9,7 @@ import torch
 
 from ganforge.errors import ConfigError
 from ganforge.run import device as devmod
-from ganforge.run.device import autocast_factory, cpu_has_bf16, resolve_device
+from ganforge.run.device import autocast_factory, cpu_has_bf16, resolve_device, resolve_precision
 
 CPU = torch.device("cpu")
 AVX2_FLAGS = "flags\t\t: fpu sse sse2 avx f16c avx2 fma bmi2\n"
@@ -58,6 +58,23 @@ def test_fp32_needs_no_autocast_and_fp16_is_refused_on_the_cpu() -> None:
         assert torch.ones(1).dtype == torch.float32
     with pytest.raises(ConfigError, match="fp16 needs a GPU"):
         autocast_factory(CPU, "fp16")
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cpuinfo(tmp_path, monkeypatch, AVX2_FLAGS)
+    assert resolve_precision(CPU, "auto") == "fp32"
+    with autocast_factory(CPU, "auto")():  # no refusal: auto falls back to fp32
+        y = torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3))
+    assert y.dtype == torch.float32
+    _cpuinfo(tmp_path, monkeypatch, BF16_FLAGS)
+    assert resolve_precision(CPU, "auto") == "bf16"
+    with autocast_factory(CPU, "auto")():
+        y = torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3))
+    assert y.dtype == torch.bfloat16
+    assert resolve_precision(CPU, "fp32") == "fp32"  # a precision named is kept as it is
+    assert resolve_precision(torch.device("mps"), "auto") == "fp32"
 
 
 def test_resolve_device() -> None:

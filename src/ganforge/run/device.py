@@ -51,8 +51,22 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """``auto``: bf16 where ``device`` computes it natively (a CPU with AVX512-BF16 or AMX, a
+    CUDA GPU that supports it), else fp32. Any other name as it is."""
+    if precision != "auto":
+        return precision
+    if device.type == "cpu":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "fp32"
+
+
 def autocast_factory(device: torch.device, precision: str) -> Callable[[], AbstractContextManager]:
-    """A function returning the autocast context for ``precision`` on ``device``."""
+    """A function returning the autocast context for ``precision`` on ``device``
+    (``auto`` as :func:`resolve_precision` makes it)."""
+    precision = resolve_precision(device, precision)
     if precision == "fp32":
         return contextlib.nullcontext
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16

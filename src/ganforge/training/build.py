@@ -23,7 +23,7 @@ from ganforge.data.split import holdout_split
 from ganforge.errors import ConfigError
 from ganforge.losses import build_loss
 from ganforge.models import build_models
-from ganforge.run.device import autocast_factory
+from ganforge.run.device import autocast_factory, resolve_precision
 from ganforge.training import distributed
 from ganforge.training.distributed import World
 from ganforge.training.ema import EMA
@@ -129,6 +129,10 @@ def build_run(
     world = world or World()
     cfg = with_classes(cfg, data)
     autocast = autocast_factory(device, cfg.precision)
+    if cfg.precision == "auto" and say is not None:
+        chosen = resolve_precision(device, "auto")
+        why = "computes bf16 natively" if chosen == "bf16" else "has no native bf16"
+        say(f"precision: {chosen} (auto: this {device.type} {why})")
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg.model_spec())
     trained, heldout = holdout_split(data, cfg.holdout, cfg.seed)  # holdout 0: (data, None)
