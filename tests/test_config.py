@@ -112,7 +112,7 @@ def test_a_preset_takes_its_colour_recipe_for_colour_data() -> None:
     assert (colour.g_features, colour.d_features, colour.batch_size) == (8, 16, 32)
     assert (colour.lr_g, colour.lr_d) == (1e-3, 4e-4)
     assert (colour.z_dim, colour.beta1) == (grey.z_dim, grey.beta1)  # keys it does not name stay
-    assert (colour.r1_gamma, colour.r1_every) == (0.2, 16)
+    assert (colour.r1_gamma, colour.r1_every) == (1.0, 16)
     assert (grey.precision, colour.precision) == ("fp32", "auto")  # bf16 where it is native
 
 
