@@ -66,7 +66,7 @@ ROUND2: dict[str, dict[str, Any]] = {
 }
 # round 3: on top of the colour recipe round 2 chose (COLOUR), what costs little or no speed
 # (G's width, Adam's betas, faster learning rates, the loss, R1's weight, EMA, z) and what
-# may pay over a 2-core run's longer horizon; 10 minutes each, one thread, two candidates
+# may pay over a 2-core run's longer horizon; 8 minutes each, one thread, two candidates
 # at a time on the two cores
 COLOUR = {**NARROW_FAST, "r1_gamma": 0.05, "r1_every": 16}
 ROUND3: dict[str, dict[str, Any]] = {

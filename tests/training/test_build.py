@@ -16,6 +16,7 @@ from ganforge.data import ImageData
 from ganforge.errors import ConfigError
 from ganforge.models import build_models
 from ganforge.run import checkpoint as ckpt
+from ganforge.run import device as devmod
 from ganforge.sampling import load_generator
 from ganforge.training.build import build_run, step_options, with_classes
 from ganforge.training.loop import train
@@ -135,6 +136,22 @@ def test_build_run_builds_what_the_config_asks_for() -> None:
     again = build_run(cfg, ImageData(images), torch.device("cpu"), say=None)
     for a, b in zip(parts.G.parameters(), again.G.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(("flags", "chosen"), [("avx2 fma", "fp32"), ("avx512f amx_bf16", "bf16")])
+def test_auto_precision_says_what_it_chose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: str, chosen: str
+) -> None:
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: fpu sse {flags}\n")
+    monkeypatch.setattr(devmod, "CPUINFO", str(tmp_path / "cpuinfo"))
+    cfg = TrainConfig(**{**TINY, "channels": 1, "precision": "auto"})
+    images = np.random.default_rng(0).integers(0, 256, (40, 1, 28, 28), np.uint8)
+    said: list[str] = []
+    parts = build_run(cfg, ImageData(images), torch.device("cpu"), say=said.append)
+    assert f"precision: {chosen} (auto: this cpu " in said[0]
+    with parts.autocast():
+        y = parts.G(torch.zeros(2, cfg.z_dim))
+    assert y.dtype == (torch.bfloat16 if chosen == "bf16" else torch.float32)
 
 
 def test_step_options_take_every_step_setting_from_the_config() -> None:

@@ -128,11 +128,11 @@ def build_run(
     among torchrun's (one process when None). ``say`` gets the one-line notices."""
     world = world or World()
     cfg = with_classes(cfg, data)
-    autocast = autocast_factory(device, cfg.precision)
+    precision = resolve_precision(device, cfg.precision)
+    autocast = autocast_factory(device, precision)
     if cfg.precision == "auto" and say is not None:
-        chosen = resolve_precision(device, "auto")
-        why = "computes bf16 natively" if chosen == "bf16" else "has no native bf16"
-        say(f"precision: {chosen} (auto: this {device.type} {why})")
+        why = "computes bf16 natively" if precision == "bf16" else "has no native bf16"
+        say(f"precision: {precision} (auto: this {device.type} {why})")
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg.model_spec())
     trained, heldout = holdout_split(data, cfg.holdout, cfg.seed)  # holdout 0: (data, None)
