@@ -70,6 +70,7 @@ class TrainConfig:
     gp_weight: float = 10.0  # weight of wgan-gp's gradient penalty
     spectral_norm_d: bool = False
     spectral_norm_g: bool = False
+    minibatch_std: int = 0  # dcgan D: minibatch-std channel over groups of N images; 0 = off
     ema_decay: float = 0.0  # EMA of G's weights for grids, samples, metrics; 0 = off
     ema_rampup: float = 0.0  # decay at G step t: min(ema_decay, (1+t)/(ema_rampup+t)); 0 = none
     augment: str = ""  # D's input augmentation, e.g. "translation,cutout,color"; "" = off
@@ -89,8 +90,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | mps (or cuda:N)
     precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (bf16 where the device has it natively)
     channels_last: bool = True
-    threads: int = 0  # CPU threads; 0: by model size, or by timing with tune_threads
-    tune_threads: bool = False  # time 1 and all cores on a throwaway step, re-time on drift
+    threads: int = 0  # CPU threads; 0: by timing (tune_threads), else by model size
+    tune_threads: bool = True  # time 1 and all cores on a throwaway step, re-time on drift
     # speed: the step's fast paths, each with a switch (training/steps.py, docs/BENCHMARKS.md)
     freeze_d: bool = True  # D's weights get no gradient in the G step (same losses, less work)
     adam_impl: str = "auto"  # auto (fused on CPU and CUDA) | fused | foreach | for-loop
@@ -134,6 +135,7 @@ class TrainConfig:
             self.model, self.image_size, self.channels, self.z_dim, self.g_features,
             self.d_features, self.num_classes if self.conditional else 0, self.leaky_slope,
             self.weight_init, self.bn_init, self.spectral_norm_g, self.spectral_norm_d,
+            self.minibatch_std,
         )  # fmt: skip
 
     def budget_set(self) -> bool:
@@ -184,6 +186,7 @@ _NON_NEGATIVE = (
     "keep_last",
     "decode_workers",
     "max_memory_mb",
+    "minibatch_std",
 )
 _FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 

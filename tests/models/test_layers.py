@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -9,7 +11,12 @@ from torch import nn
 from ganforge.config import TrainConfig
 from ganforge.errors import ConfigError
 from ganforge.models import build_models
-from ganforge.models.layers import ConditionalBatchNorm2d, Projection, spectral_norm_
+from ganforge.models.layers import (
+    ConditionalBatchNorm2d,
+    MinibatchStd,
+    Projection,
+    spectral_norm_,
+)
 
 
 def _sigma_max(weight: torch.Tensor, dim: int = 0) -> float:
@@ -131,3 +138,38 @@ def test_dcgan_generator_class_maps_alone_make_classes_differ() -> None:
     z = torch.randn(1, 8).repeat(2, 1)
     images = G(z, torch.tensor([3, 7]))
     assert not torch.allclose(images[0], images[1], atol=1e-4)
+
+
+def test_minibatch_std_appends_each_groups_spread() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 2, 2)
+    y = MinibatchStd(4)(x)
+    assert y.shape == (8, 4, 2, 2) and torch.equal(y[:, :3], x)
+    # groups are images {0, 2, 4, 6} and {1, 3, 5, 7}: the spread of each, as one number
+    for start in (0, 1):
+        group = x[start::2]
+        spread = group.var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
+        assert torch.allclose(y[start::2, 3], spread.expand(4, 2, 2))
+    same = MinibatchStd(4)(torch.ones(5, 2, 2, 2))  # 5 images: one group of 5; no variety
+    assert same.shape == (5, 3, 2, 2) and same[:, 2].max() < 1e-3
+    assert MinibatchStd(4)(torch.randn(6, 1, 1, 1))[:, 1].std() > 0  # groups of 3
+
+
+@pytest.mark.parametrize("classes", [0, 10])
+def test_a_dcgan_d_with_minibatch_std_sees_a_batch_without_variety(classes: int) -> None:
+    torch.manual_seed(0)
+    labels = torch.zeros(8, dtype=torch.long) if classes else None
+    x = torch.randn(1, 3, 32, 32)
+    copies = x.expand(8, -1, -1, -1).contiguous()  # image 0 among copies of itself
+    varied = torch.cat([x, x + torch.randn(7, 3, 32, 32)])  # image 0 among other images
+    for std, moves in ((4, True), (0, False)):
+        cfg = TrainConfig(model="dcgan", image_size=32, channels=3, minibatch_std=std)
+        spec = dataclasses.replace(cfg.model_spec(), num_classes=classes)
+        _, d = build_models(spec)
+        d.eval()  # BatchNorm from running stats: only the spread channel couples the batch
+        with torch.no_grad():
+            among_copies, among_others = d(copies, labels)[0], d(varied, labels)[0]
+        assert torch.isclose(among_copies, among_others).item() is not moves, std
+    with pytest.raises(ConfigError, match="minibatch_std is a dcgan option"):
+        cfg = TrainConfig(model="resnet", image_size=32, channels=3, minibatch_std=4)
+        build_models(cfg.model_spec())

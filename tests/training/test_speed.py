@@ -14,6 +14,7 @@ import torch
 from ganforge.config import TrainConfig
 from ganforge.errors import ConfigError
 from ganforge.models import build_models
+from ganforge.run import checkpoint as ckpt
 from ganforge.training import speed as devmod
 from ganforge.training.loop import Trainer
 from ganforge.training.speed import (
@@ -57,8 +58,8 @@ def test_a_run_times_the_thread_counts_without_changing_what_it_computes(
     tmp_path: Path, two_cores: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = tiny(
-        "quick", steps=4, log_every=0, ckpt_every=0, augment="translation,cutout", tune_threads=True
-    )
+        "quick", steps=4, log_every=0, ckpt_every=0, augment="translation,cutout", threads=0
+    )  # threads 0: timed, the default
     timed = Trainer(cfg, out=tmp_path / "timed")
     # the first choice is what this test is about: a noisy machine's drift would re-time
     # (and may switch) mid-run; the drift has its own test on a simulated clock below
@@ -83,6 +84,33 @@ def test_a_run_times_the_thread_counts_without_changing_what_it_computes(
     for key, value in timed_weights.items():
         assert torch.equal(value, fixed_weights[key]), key
     assert torch.equal(timed.noise.get_state(), fixed.noise.get_state())
+
+
+def test_a_resumed_run_keeps_its_thread_count_and_computes_what_its_twin_does(
+    tmp_path: Path, two_cores: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tiny("quick", steps=6, log_every=0, ckpt_every=0, threads=0)  # timed: the default
+    first = Trainer(dataclasses.replace(cfg, steps=3), out=tmp_path / "split")
+    first.threads.drift = math.inf  # the first choice is kept; drift has its own test
+    first.run()
+    chosen = first.threads.threads
+    assert chosen in (1, 2) and first.threads.checks == 1
+    saved = ckpt.load(tmp_path / "split" / "checkpoints" / "last.pt")
+    assert saved["threads"] == chosen  # the checkpoint says which count computed it
+    capsys.readouterr()
+    torch.set_num_threads(3 - chosen)  # the resuming process starts at the other count
+    resumed = Trainer(None, resume=tmp_path / "split", overrides={"steps": 6})
+    resumed_weights = _weights(resumed)
+    err = capsys.readouterr().err
+    assert f"threads: {chosen} (the run's count when it was saved; re-timed on drift)" in err
+    assert resumed.threads.checks == 0 and torch.get_num_threads() == chosen  # nothing timed
+    whole = Trainer(dataclasses.replace(cfg, threads=chosen), out=tmp_path / "whole")
+    for key, value in _weights(whole).items():
+        assert torch.equal(value, resumed_weights[key]), key
+    # a count this process cannot use (a checkpoint from a bigger machine) is timed anew
+    tuner = ThreadTuner(0, lambda: None, (1, 2))
+    assert not tuner.keep(8) and tuner.threads == 0
+    assert not ThreadTuner(2, lambda: None, (1, 2)).keep(1)  # --set threads=N wins
 
 
 class _Machine:

@@ -48,7 +48,9 @@ def _dcgan(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     _check_size(spec, SIZES)
     k = spec.num_classes
     g = DCGANGenerator(spec.z_dim, spec.g_features, spec.image_size, spec.channels, k)
-    d = DCGANDiscriminator(spec.d_features, spec.image_size, spec.channels, spec.leaky_slope, k)
+    d = DCGANDiscriminator(
+        spec.d_features, spec.image_size, spec.channels, spec.leaky_slope, k, spec.minibatch_std
+    )
     return g, d
 
 
@@ -82,6 +84,8 @@ def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
             "channels and image_size are 0: set both (a training config chooses them from "
             "its data with ganforge.data.resolve_shape)"
         )
+    if spec.minibatch_std and spec.model != "dcgan":
+        raise ConfigError(f"minibatch_std is a dcgan option; model {spec.model} has none")
     g, d = MODELS[spec.model](spec)
     if spec.weight_init == "dcgan" and spec.model not in OWN_INIT:
         dcgan_init_(g, spec.bn_init)

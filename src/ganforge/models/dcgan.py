@@ -6,7 +6,9 @@ With ``num_classes`` > 0 they are class-conditional: G's BatchNorms take a gain 
 a bias per class (conditional BatchNorm) and a learned per-class map is added to
 each feature map after its BatchNorm (z stays G's only input), D adds a learned
 per-class bias to its first feature map (as convolving one-hot label planes would)
-and a projection term on its summed last feature map. Measured on the MNIST sample
+and a projection term on its summed last feature map. With ``minibatch_std`` > 0, D's
+logit conv also sees the spread of its last feature map across groups of that many
+images (:class:`~ganforge.models.layers.MinibatchStd`). Measured on the MNIST sample
 (docs/BENCHMARKS.md), concatenating a class embedding to z instead made G ignore z
 (one image per class), and projection alone left the classes weak.
 """
@@ -17,7 +19,7 @@ import math
 
 from torch import Tensor, nn
 
-from ganforge.models.layers import ConditionalBatchNorm2d, Projection, check_labels
+from ganforge.models.layers import ConditionalBatchNorm2d, MinibatchStd, Projection, check_labels
 
 SIZES = (28, 32, 64, 128)
 
@@ -80,7 +82,7 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(
         self, features: int = 64, image_size: int = 64, channels: int = 1, slope: float = 0.2,
-        num_classes: int = 0,
+        num_classes: int = 0, minibatch_std: int = 0,
     ) -> None:  # fmt: skip
         super().__init__()
         self.image_size, self.num_classes = image_size, num_classes
@@ -93,8 +95,10 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(n_down - 1):
             layers.append(_down_block(width, width * 2, slope))
             width *= 2
-        # base x base -> 1 x 1 (k4 s2 p0 on 4x4 as in the tutorial; k7 on 7x7)
-        layers.append(nn.Conv2d(width, 1, base, 2, 0))
+        # base x base -> 1 x 1 (k4 s2 p0 on 4x4 as in the tutorial; k7 on 7x7), with the
+        # minibatch-std channel before it when asked
+        self.spread = MinibatchStd(minibatch_std) if minibatch_std else None
+        layers.append(nn.Conv2d(width + (self.spread is not None), 1, base, 2, 0))
         self.net = nn.Sequential(*layers)
         if num_classes:
             self.projection = Projection(width, num_classes)
@@ -105,14 +109,18 @@ class DCGANDiscriminator(nn.Module):
                 f"this discriminator takes {self.image_size}x{self.image_size} images, "
                 f"got {x.shape[-1]}x{x.shape[-2]}"
             )
-        if not self.num_classes:
+        if not self.num_classes and self.spread is None:
             return self.net(x).view(-1)
-        labels = check_labels(labels, self.num_classes)
         first, act, *blocks, last = self.net  # conv, LeakyReLU, stride-2 blocks, logit conv
-        h = act(first(x) + self.class_bias(labels)[:, :, None, None])  # the class's bias
+        h = first(x)
+        if self.num_classes:
+            labels = check_labels(labels, self.num_classes)
+            h = h + self.class_bias(labels)[:, :, None, None]  # the class's bias
+        h = act(h)
         for block in blocks:
             h = block(h)  # ends [B, width, base, base]
-        return last(h).view(-1) + self.projection(h.sum(dim=(2, 3)), labels)
+        logits = last(h if self.spread is None else self.spread(h)).view(-1)
+        return logits + self.projection(h.sum(dim=(2, 3)), labels) if self.num_classes else logits
 
 
 def _up_block(c_in: int, c_out: int, k: int, s: int, p: int, num_classes: int) -> nn.Sequential:

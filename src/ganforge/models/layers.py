@@ -6,10 +6,13 @@
   (de Vries et al. 2017), the usual way to condition a ResNet generator.
 - :class:`Projection` adds ``<embed(y), h>`` to D's logit (Miyato & Koyama 2018,
   the projection discriminator).
+- :class:`MinibatchStd` appends the spread of a feature map across a group of images
+  as one more channel (Karras et al. 2018), so D can see a batch that lacks variety.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
@@ -67,3 +70,22 @@ class Projection(nn.Module):
     def forward(self, h: Tensor, labels: Tensor | None) -> Tensor:
         labels = check_labels(labels, self.num_classes)
         return (self.embed(labels) * h.flatten(1)).sum(1)
+
+
+class MinibatchStd(nn.Module):
+    """``[B, C, H, W]`` -> ``[B, C + 1, H, W]``: the last channel is, for each group of
+    ``group`` images (the largest size up to ``group`` that divides the batch), the
+    standard deviation across the group of every feature, averaged over features and
+    positions. Computed in fp32 whatever the input's precision."""
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        g = next(n for n in range(min(self.group, b), 0, -1) if b % n == 0)
+        y = x.float().reshape(g, b // g, c, h, w)
+        spread = y.var(dim=0, unbiased=False).add(1e-8).sqrt().mean(dim=(1, 2, 3))  # [B / g]
+        feature = spread.view(1, b // g, 1, 1, 1).expand(g, -1, 1, h, w).reshape(b, 1, h, w)
+        return torch.cat([x, feature.to(x.dtype)], dim=1)

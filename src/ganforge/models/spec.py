@@ -27,3 +27,4 @@ class ModelSpec:
     bn_init: str = "paper"  # paper: BN weight ~ N(1, 0.02) | tutorial: N(0, 0.02)
     spectral_norm_g: bool = False
     spectral_norm_d: bool = False
+    minibatch_std: int = 0  # dcgan D: group size of the minibatch-std channel; 0: none

@@ -249,6 +249,7 @@ class Trainer:
         """Restore a resumed run from its checkpoint; rank 0 says where it resumes and what
         changed on the way (another device, another rank count, what was not carried)."""
         lost = lost + self.restore(state)
+        self.threads.keep(int(state.get("threads") or 0))  # timed again only on drift
         if not self.world.is_main:
             return
         before = state.get("world_size")
@@ -293,6 +294,7 @@ class Trainer:
             "rng": ckpt.rng_state(),
             "device": self.device.type,
             "world_size": self.world.size,
+            "threads": self.threads.threads or torch.get_num_threads(),  # CPU threads in use
             "data": self.data_fingerprint,
             **({"G_ema": ema.model.state_dict(), "ema_updates": ema.updates} if ema else {}),
             **({"augment": augment.state_dict()} if augment else {}),

@@ -145,6 +145,19 @@ class ThreadTuner:
             release()  # a throwaway copy of the step: free it until the next timing
         return medians
 
+    def keep(self, threads: int) -> bool:
+        """Start with ``threads`` (a resumed run's count, from its checkpoint) instead of
+        timing before the first step, so a resumed run computes what its uninterrupted
+        twin would; the step time is still watched and re-timed on drift. Only for a timed
+        tuner and a count this process can use; return whether it was kept."""
+        if not self.timed or threads not in self.candidates:
+            return False
+        self.threads = threads
+        torch.set_num_threads(threads)
+        self._last = None  # the next tick starts the first window
+        self.say(f"threads: {threads} (the run's count when it was saved; re-timed on drift)")
+        return True
+
     def tick(self) -> None:
         """Call once before each training step: the first call chooses; later ones watch
         the time between calls (one step) and re-time when it drifts."""
@@ -153,7 +166,10 @@ class ThreadTuner:
             self.choose()
             self._last = self._window_start = self.clock()
             return
-        if not self.timed or self._last is None:
+        if not self.timed:
+            return
+        if self._last is None:
+            self._last = self._window_start = now
             return
         self._times.append(now - self._last)
         self._last = now
