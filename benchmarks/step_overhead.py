@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="config key=value")
     parser.add_argument("--profile", action="store_true", help="also print a profiler table")
     parser.add_argument("--rows", type=int, default=15)
+    parser.add_argument("--shapes", action="store_true", help="profile rows per input shape")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cpu, wall = timed_run(args, Path(tmp) / "timed")
@@ -72,9 +73,12 @@ def main() -> None:
         from torch.profiler import ProfilerActivity, profile, schedule
 
         plan = schedule(wait=0, warmup=args.warmup, active=args.steps, repeat=1)
-        with profile(activities=[ProfilerActivity.CPU], schedule=plan) as prof:
+        with profile(
+            activities=[ProfilerActivity.CPU], schedule=plan, record_shapes=args.shapes
+        ) as prof:
             timed_run(args, Path(tmp) / "profiled", prof.step)
-        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows)
+        averages = prof.key_averages(group_by_input_shape=args.shapes)
+        table = averages.table(sort_by="self_cpu_time_total", row_limit=args.rows)
         print(table)
 
 

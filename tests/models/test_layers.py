@@ -13,6 +13,7 @@ from ganforge.errors import ConfigError
 from ganforge.models import build_models
 from ganforge.models.layers import (
     ConditionalBatchNorm2d,
+    FastConvTranspose2d,
     MinibatchStd,
     Projection,
     spectral_norm_,
@@ -173,3 +174,43 @@ def test_a_dcgan_d_with_minibatch_std_sees_a_batch_without_variety(classes: int)
     with pytest.raises(ConfigError, match="minibatch_std is a dcgan option"):
         cfg = TrainConfig(model="resnet", image_size=32, channels=3, minibatch_std=4)
         build_models(cfg.model_spec())
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "k", "s", "p", "side"),
+    [(16, 32, 4, 1, 0, 1), (16, 8, 4, 2, 1, 4), (16, 8, 4, 2, 1, 8), (8, 3, 3, 1, 1, 4)],
+)
+def test_fast_conv_transpose_computes_what_conv_transpose_does(
+    channels_last: bool, c_in: int, c_out: int, k: int, s: int, p: int, side: int
+) -> None:
+    torch.manual_seed(0)
+    plain = nn.ConvTranspose2d(c_in, c_out, k, s, p)
+    fast = FastConvTranspose2d(c_in, c_out, k, s, p)
+    fast.load_state_dict(plain.state_dict())  # the same parameters and state dict
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    plain, fast = plain.to(memory_format=layout), fast.to(memory_format=layout)
+    x = torch.randn(6, c_in, side, side).contiguous(memory_format=layout)
+    for bf16 in (False, True):  # the fold path runs under CPU bf16 autocast only
+        xs = [x.clone().requires_grad_(True) for _ in range(2)]
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            ys = [plain(xs[0]), fast(xs[1])]
+        assert ys[1].shape == ys[0].shape and ys[1].dtype == ys[0].dtype
+        assert ys[1].is_contiguous(memory_format=layout)  # the layout the library gives
+        tol = 2e-2 if bf16 else 1e-5
+        torch.testing.assert_close(ys[1].float(), ys[0].float(), atol=tol, rtol=tol)
+        grads = [
+            torch.autograd.grad(y.float().square().sum(), [xi, m.weight, m.bias])
+            for y, xi, m in zip(ys, xs, (plain, fast), strict=True)
+        ]
+        for got, want in zip(grads[1], grads[0], strict=True):
+            scale = want.abs().max().item()
+            torch.testing.assert_close(
+                got.float() / scale, want.float() / scale, atol=tol, rtol=tol
+            )
+
+
+def test_dcgan_generators_use_the_fast_transposed_conv() -> None:
+    G, _ = build_models(TrainConfig(model="dcgan", image_size=64, channels=3, z_dim=8).model_spec())
+    kinds = [type(m) for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert kinds == [FastConvTranspose2d] * 4 + [nn.ConvTranspose2d]

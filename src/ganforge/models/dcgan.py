@@ -19,7 +19,13 @@ import math
 
 from torch import Tensor, nn
 
-from ganforge.models.layers import ConditionalBatchNorm2d, MinibatchStd, Projection, check_labels
+from ganforge.models.layers import (
+    ConditionalBatchNorm2d,
+    FastConvTranspose2d,
+    MinibatchStd,
+    Projection,
+    check_labels,
+)
 
 SIZES = (28, 32, 64, 128)
 
@@ -125,7 +131,8 @@ class DCGANDiscriminator(nn.Module):
 
 def _up_block(c_in: int, c_out: int, k: int, s: int, p: int, num_classes: int) -> nn.Sequential:
     norm = ConditionalBatchNorm2d(c_out, num_classes) if num_classes else nn.BatchNorm2d(c_out)
-    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, k, s, p, bias=False), norm, nn.ReLU())
+    conv = FastConvTranspose2d(c_in, c_out, k, s, p, bias=False)
+    return nn.Sequential(conv, norm, nn.ReLU())
 
 
 def _down_block(c_in: int, c_out: int, slope: float) -> nn.Sequential:
