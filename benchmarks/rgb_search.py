@@ -104,6 +104,8 @@ ROUND5: dict[str, dict[str, Any]] = {
     "minibatch-std 4, R1 0.2": {**SHIPPED, "minibatch_std": 4, "r1_gamma": 0.2},
     "shipped, seed 1": {**SHIPPED, "seed": 1},
     "minibatch-std 4, seed 1": {**SHIPPED, "minibatch_std": 4, "seed": 1},
+    "shipped, seed 2": {**SHIPPED, "seed": 2},
+    "minibatch-std 4, seed 2": {**SHIPPED, "minibatch_std": 4, "seed": 2},
 }
 ROUNDS = {1: ROUND1, 2: ROUND2, 3: ROUND3, 4: ROUND4, 5: ROUND5}
 
