@@ -162,6 +162,18 @@ def test_a_clear_winner_ends_the_timing_after_one_round(two_cores: None) -> None
     assert calls == [1, 2, 1, 2]  # a warm-up step each, then one timed round
 
 
+def test_steps_of_a_second_or_more_are_timed_in_one_round(two_cores: None) -> None:
+    machine, calls = _Machine({1: 1500.0, 2: 1200.0}), []
+
+    def probe() -> None:
+        calls.append(torch.get_num_threads())
+        machine.step()
+
+    tuner = ThreadTuner(0, probe, (1, 2), clock=machine.clock)
+    assert tuner.choose() == 2
+    assert calls == [1, 2, 1, 2]  # a warm-up step each, then one timed round
+
+
 def test_threads_asked_for_win_without_timing(two_cores: None) -> None:
     calls = []
     tuner = ThreadTuner(3, lambda: calls.append(1), (1, 2))

@@ -56,6 +56,9 @@ class Throwaway:
         self._copy = None
 
 
+SLOW_STEP_S = 1.0  # a step at least this long (each count) is timed in one round only
+
+
 class ThreadTuner:
     """The CPU thread count, chosen by timing: before the first step, ``probe`` (one step
     whose results are thrown away, see :class:`Throwaway`) is timed at each of
@@ -121,7 +124,8 @@ class ThreadTuner:
     def _time_candidates(self) -> dict[int, float]:
         """Seconds per probe step at each candidate count: one warm-up each, then rounds
         taking turns (so a change of load meanwhile touches all alike) until one count is
-        twice as fast as another, or five rounds (three for slow steps); medians."""
+        twice as fast as another, or five rounds (three when they take over 3 s, one for
+        steps of a second or more, whose own length dwarfs the noise); medians."""
         assert self.probe is not None
         times: dict[int, list[float]] = {n: [] for n in self.candidates}
         medians: dict[int, float] = {}
@@ -137,6 +141,8 @@ class ThreadTuner:
                 times[n].append(self.clock() - t0)
             medians = {n: statistics.median(ts) for n, ts in times.items()}
             if max(medians.values()) > 2 * min(medians.values()):  # a clear winner already
+                break
+            if min(medians.values()) > SLOW_STEP_S:  # steps of a second or more: one round
                 break
             if done >= 2 and self.clock() - start > 3.0:  # slow steps: three rounds suffice
                 break
