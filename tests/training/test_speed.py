@@ -150,28 +150,26 @@ def test_a_drift_in_step_time_re_times_and_switches(two_cores: None) -> None:
     assert tuner.checks == 2
 
 
-def test_a_clear_winner_ends_the_timing_after_one_round(two_cores: None) -> None:
-    machine, calls = _Machine({1: 1.0, 2: 5.0}), []
+@pytest.mark.parametrize(
+    ("ms", "faster", "rounds"),
+    [
+        ({1: 1.0, 2: 5.0}, 1, 1),  # a clear winner: one round
+        ({1: 1500.0, 2: 1200.0}, 2, 1),  # steps of a second or more: one round
+        ({1: 3.0, 2: 2.5}, 2, 5),  # close and quick: all five rounds
+    ],
+)
+def test_timing_takes_as_many_rounds_as_it_needs(
+    two_cores: None, ms: dict[int, float], faster: int, rounds: int
+) -> None:
+    machine, calls = _Machine(ms), []
 
     def probe() -> None:
         calls.append(torch.get_num_threads())
         machine.step()
 
     tuner = ThreadTuner(0, probe, (1, 2), clock=machine.clock)
-    assert tuner.choose() == 1
-    assert calls == [1, 2, 1, 2]  # a warm-up step each, then one timed round
-
-
-def test_steps_of_a_second_or_more_are_timed_in_one_round(two_cores: None) -> None:
-    machine, calls = _Machine({1: 1500.0, 2: 1200.0}), []
-
-    def probe() -> None:
-        calls.append(torch.get_num_threads())
-        machine.step()
-
-    tuner = ThreadTuner(0, probe, (1, 2), clock=machine.clock)
-    assert tuner.choose() == 2
-    assert calls == [1, 2, 1, 2]  # a warm-up step each, then one timed round
+    assert tuner.choose() == faster
+    assert calls == [1, 2] + [1, 2] * rounds  # a warm-up step each, then the timed rounds
 
 
 def test_threads_asked_for_win_without_timing(two_cores: None) -> None:
