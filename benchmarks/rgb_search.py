@@ -106,6 +106,10 @@ ROUND5: dict[str, dict[str, Any]] = {
     "minibatch-std 4, seed 1": {**SHIPPED, "minibatch_std": 4, "seed": 1},
     "shipped, seed 2": {**SHIPPED, "seed": 2},
     "minibatch-std 4, seed 2": {**SHIPPED, "minibatch_std": 4, "seed": 2},
+    "D 24": {**SHIPPED, "d_features": 24},
+    "D 24, seed 1": {**SHIPPED, "d_features": 24, "seed": 1},
+    "conditional": {**SHIPPED, "conditional": True},
+    "conditional, seed 1": {**SHIPPED, "conditional": True, "seed": 1},
 }
 ROUNDS = {1: ROUND1, 2: ROUND2, 3: ROUND3, 4: ROUND4, 5: ROUND5}
 
