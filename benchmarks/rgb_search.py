@@ -128,9 +128,16 @@ def run_candidate(
     if not (run / "checkpoints" / "last.pt").exists():
         train(cfg, out=run)
     position = ckpt.load(find_checkpoint(run))["position"]
-    fake, _ = draw(ema_generator(run), n)
-    save_grid(fake[:64], out / f"{slug}.png", nrow=8)
     real, _ = load_data(DataSpec(data, image_size=64, channels=3))
+    if cfg.conditional:  # classes in the folder's proportions, as an unconditional G draws
+        G, counts = ema_generator(run), torch.bincount(torch.as_tensor(real.labels))
+        labels = torch.multinomial(
+            counts.float(), n, True, generator=torch.Generator().manual_seed(0)
+        )
+        fake = torch.cat([G.sample(len(c), i, c) for i, c in enumerate(labels.split(500))])
+    else:
+        fake, _ = draw(ema_generator(run), n)
+    save_grid(fake[:64], out / f"{slug}.png", nrow=8)
     return {
         "name": name, "changes": changes, "steps": position["step"],
         "img_s": round(position["step"] * cfg.batch_size / position["elapsed"], 1),
