@@ -17,6 +17,7 @@ from ganforge.errors import ConfigError
 from ganforge.models import build_models
 from ganforge.run import checkpoint as ckpt
 from ganforge.run import device as devmod
+from ganforge.run.device import precision_notice
 from ganforge.sampling import load_generator
 from ganforge.training.build import build_run, step_options, with_classes
 from ganforge.training.loop import train
@@ -146,9 +147,11 @@ def test_auto_precision_says_what_it_chose(
     monkeypatch.setattr(devmod, "CPUINFO", str(tmp_path / "cpuinfo"))
     cfg = TrainConfig(**{**TINY, "channels": 1, "precision": "auto"})
     images = np.random.default_rng(0).integers(0, 256, (40, 1, 28, 28), np.uint8)
-    said: list[str] = []
-    parts = build_run(cfg, ImageData(images), torch.device("cpu"), say=said.append)
-    assert f"precision: {chosen} (auto: this cpu " in said[0]
+    parts = build_run(cfg, ImageData(images), torch.device("cpu"), say=None)
+    assert precision_notice(torch.device("cpu"), "auto").startswith(
+        f"precision: {chosen} (auto: this cpu "
+    )
+    assert precision_notice(torch.device("cpu"), "bf16") == ""  # asked for: nothing to say
     with parts.autocast():
         y = parts.G(torch.zeros(2, cfg.z_dim))
     assert y.dtype == (torch.bfloat16 if chosen == "bf16" else torch.float32)

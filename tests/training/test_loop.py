@@ -283,3 +283,14 @@ def test_an_epoch_budget_with_too_few_updates_says_so(
     assert _few_epochs(tiny(steps=0, epochs=5), 469) == ""
     assert _few_epochs(tiny(steps=0, epochs=5, minutes=10.0), 27) == ""
     assert _few_epochs(tiny(steps=0, epochs=5), 27).startswith("5 epochs of 27 batches are 135")
+
+
+def test_precision_auto_says_what_it_chose_after_the_data_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(tiny(steps=1, precision="auto", channels=0, image_size=0), out=tmp_path / "run")
+    err = capsys.readouterr().err
+    data = re.search(r"^data: .* -> 1 channel, 28 px", err, re.M)
+    precision = re.search(r"^precision: (bf16|fp32) \(auto: this cpu ", err, re.M)
+    assert data is not None and precision is not None, err
+    assert data.start() < precision.start()  # the reasons first, then what they chose

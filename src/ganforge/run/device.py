@@ -63,6 +63,15 @@ def resolve_precision(device: torch.device, precision: str) -> str:
     return "fp32"
 
 
+def precision_notice(device: torch.device, precision: str) -> str:
+    """The line that says what ``auto`` chose on ``device`` ("" for any other name)."""
+    if precision != "auto":
+        return ""
+    chosen = resolve_precision(device, precision)
+    why = "computes bf16 natively" if chosen == "bf16" else "has no native bf16"
+    return f"precision: {chosen} (auto: this {device.type} {why})"
+
+
 def autocast_factory(device: torch.device, precision: str) -> Callable[[], AbstractContextManager]:
     """A function returning the autocast context for ``precision`` on ``device``
     (``auto`` as :func:`resolve_precision` makes it)."""

@@ -128,11 +128,7 @@ def build_run(
     among torchrun's (one process when None). ``say`` gets the one-line notices."""
     world = world or World()
     cfg = with_classes(cfg, data)
-    precision = resolve_precision(device, cfg.precision)
-    autocast = autocast_factory(device, precision)
-    if cfg.precision == "auto" and say is not None:
-        why = "computes bf16 natively" if precision == "bf16" else "has no native bf16"
-        say(f"precision: {precision} (auto: this {device.type} {why})")
+    autocast = autocast_factory(device, resolve_precision(device, cfg.precision))
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg.model_spec())
     trained, heldout = holdout_split(data, cfg.holdout, cfg.seed)  # holdout 0: (data, None)

@@ -29,7 +29,7 @@ from ganforge.data import DataSpec, load_data, resolve_shape
 from ganforge.errors import ConfigError, DataError, UserError
 from ganforge.run import checkpoint as ckpt
 from ganforge.run import folder as run_folder
-from ganforge.run.device import autocast_factory
+from ganforge.run.device import autocast_factory, precision_notice
 from ganforge.training import distributed
 from ganforge.training.build import build_run, eval_spec, with_classes
 from ganforge.training.guard import LossGuard, NonFinite
@@ -199,7 +199,7 @@ class Trainer:
         self.device = device = distributed.setup(world, cfg.device, cfg.dist_timeout)
         cfg, lost = _precision_here(cfg, device, state is not None and "precision" not in overrides)
         data, more = load_data(data_spec(cfg))
-        notices += more
+        notices += [*more, precision_notice(device, cfg.precision)]  # after the data's lines
         cfg = with_classes(cfg, data)  # conditional runs: class count from the data
         # before build_run: loading a feature net draws from the global random state
         self.evaluator = (
