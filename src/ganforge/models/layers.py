@@ -101,14 +101,14 @@ FOLD_MAX_SIDE = 4
 class FastConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (same parameters, state dict and result up to rounding),
     computed by a faster formulation in two cases measured on the CPU
-    (docs/BENCHMARKS.md, "Convolutions near the roofline"):
+    (benchmarks/convt_forms.py; docs/BENCHMARKS.md, "Convolutions near the roofline"):
 
     - from a 1x1 input without padding (a DCGAN generator's first layer): one matrix
-      product ``z @ W``, exactly the transposed conv's sum; 34.7 -> 6.1 ms forward and
-      backward for seed-dcgan's 100 -> 1024 channels at batch 128 in bf16;
+      product ``z @ W``, exactly the transposed conv's sum; 34.9 -> 4.0 ms forward and
+      backward for seed-dcgan's 100 -> 1024 channels at batch 128 in bf16 on 2 cores;
     - kernel 4, stride 2, padding 1 from an input of at most 4x4 under CPU bf16 autocast:
       a matrix product of every input pixel with the kernel, then ``fold`` adding the
-      overlapping 4x4 patches (what the transposed conv computes); 298 -> 186 ms for
+      overlapping 4x4 patches (what the transposed conv computes); 288 -> 198 ms for
       seed-dcgan's 4x4 -> 8x8 layer (1024 -> 512 channels) on 2 cores with AMX, while from
       8x8 and larger inputs the library's kernel is faster.
 
