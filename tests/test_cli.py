@@ -48,6 +48,11 @@ def _fails_cleanly(args: list[str], message: str, capsys: pytest.CaptureFixture[
         (["--batch-size", "-3"], "batch_size must be positive"),
         (["--config", "missing.toml"], "cannot read config file"),
         (["--resume", "runs/nothing"], "runs/nothing does not exist"),
+        (["--set", "minibatch_std=-1"], "minibatch_std must not be negative"),
+        (
+            ["--preset", "best", "--data", "mnist-sample", "--set", "minibatch_std=4"],
+            "minibatch_std is a dcgan option; model resnet has none",
+        ),
     ],
 )
 def test_train_bad_input(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

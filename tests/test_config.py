@@ -68,6 +68,7 @@ def test_bad_values_are_named(values: dict, message: str) -> None:
         ("precision", "fp8", "precision must be one of"),
         ("channels", 2, "channels must be 1 or 3"),
         ("steps", -1, "steps must not be negative"),
+        ("minibatch_std", -1, "minibatch_std must not be negative"),
     ],
 )
 def test_validate_refuses(field: str, value: object, message: str) -> None:

@@ -23,7 +23,7 @@ from ganforge.data.split import holdout_split
 from ganforge.errors import ConfigError
 from ganforge.losses import build_loss
 from ganforge.models import build_models
-from ganforge.run.device import autocast_factory, resolve_precision
+from ganforge.run.device import autocast_factory
 from ganforge.training import distributed
 from ganforge.training.distributed import World
 from ganforge.training.ema import EMA
@@ -128,7 +128,7 @@ def build_run(
     among torchrun's (one process when None). ``say`` gets the one-line notices."""
     world = world or World()
     cfg = with_classes(cfg, data)
-    autocast = autocast_factory(device, resolve_precision(device, cfg.precision))
+    autocast = autocast_factory(device, cfg.precision)  # auto: resolved there
     torch.manual_seed(cfg.seed)  # a new run's weights depend only on the seed
     G, D = build_models(cfg.model_spec())
     trained, heldout = holdout_split(data, cfg.holdout, cfg.seed)  # holdout 0: (data, None)
