@@ -94,6 +94,7 @@ class TrainConfig:
     tune_threads: bool = True  # time 1 and all cores on a throwaway step, re-time on drift
     # speed: the step's fast paths, each with a switch (training/steps.py, docs/BENCHMARKS.md)
     freeze_d: bool = True  # D's weights get no gradient in the G step (same losses, less work)
+    joint_d: bool = True  # real and fake through D as one batch where D treats images alone
     adam_impl: str = "auto"  # auto (fused on CPU and CUDA) | fused | foreach | for-loop
     compile: bool = False  # torch.compile G's forward, D's loss and G's loss
     compile_backend: str = "inductor"  # torch.compile backend (aot_eager: no code generation)

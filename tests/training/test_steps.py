@@ -54,7 +54,52 @@ def _assert_same(a: dict[str, Any], b: dict[str, Any], rtol: float) -> None:
         torch.testing.assert_close(value, b["state"][key], rtol=rtol * 10, atol=1e-6, msg=key)
 
 
-PLAIN = StepOptions(channels_last=False, freeze_d=False, adam_impl="for-loop")
+PLAIN = StepOptions(channels_last=False, freeze_d=False, joint_d=False, adam_impl="for-loop")
+
+
+MLP = TrainConfig(model="mlp", image_size=8, channels=1, z_dim=8, g_features=16, d_features=8)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_real_and_fake_through_d_as_one_batch_give_two_passes_losses(conditional: bool) -> None:
+    cfg = dataclasses.replace(MLP, num_classes=3 if conditional else 0)
+    joint = _run(dataclasses.replace(PLAIN, joint_d=True), cfg=cfg)
+    step = joint["step"]
+    assert step.joint_d
+    real, fake = torch.zeros(4, 1, 8, 8), torch.ones(4, 1, 8, 8)
+    labels = torch.tensor([0, 1, 2, 0]) if conditional else None
+    loss, real_logits, fake_logits = step._d_loss(real, fake, labels)
+    passes = _graph_nodes(loss.grad_fn).count("AddmmBackward0") / 2  # D has two Linears
+    assert passes == 1
+    assert real_logits.shape == fake_logits.shape == (4,)
+    _assert_same(joint, _run(PLAIN, cfg=cfg), RTOL)
+
+
+def _graph_nodes(fn: Any) -> list[str]:
+    """The kinds of the autograd graph's nodes below ``fn``, each node once."""
+    seen: dict[int, str] = {}
+    todo = [fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and id(node) not in seen:
+            seen[id(node)] = type(node).__name__
+            todo += [f for f, _ in node.next_functions]
+    return list(seen.values())
+
+
+def test_d_with_batch_statistics_or_spectral_norm_keeps_two_passes() -> None:
+    from ganforge.models.layers import spectral_norm_
+    from ganforge.training.steps import treats_images_alone
+
+    _, mlp_d = build_models(MLP.model_spec())
+    _, dcgan_d = build_models(TINY.model_spec())  # BatchNorm
+    _, normed = build_models(MLP.model_spec())
+    spectral_norm_(normed)
+    hooked = build_models(MLP.model_spec())[1]
+    hooked.register_forward_hook(lambda *a: None)
+    assert treats_images_alone(mlp_d)
+    assert not any(treats_images_alone(d) for d in (dcgan_d, normed, hooked))
+    assert not _run(StepOptions(), steps=1)["step"].joint_d  # the DCGAN's D has BatchNorm
 
 
 def test_freezing_d_in_the_g_step_changes_nothing() -> None:

@@ -64,6 +64,8 @@ class ConditionalBatchNorm2d(nn.Module):
 class Projection(nn.Module):
     """The class term of a projection discriminator: ``<embed(y), h>`` per image ``[B]``."""
 
+    per_image = True
+
     def __init__(self, features: int, num_classes: int) -> None:
         super().__init__()
         self.num_classes = num_classes

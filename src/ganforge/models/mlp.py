@@ -40,6 +40,8 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """images ``[B, C, H, W]`` -> flatten -> Linear -> LeakyReLU -> Linear -> logits ``[B]``."""
 
+    per_image = True  # each image's logit depends on that image alone
+
     def __init__(
         self, hidden: int = 128, image_size: int = 28, channels: int = 1, slope: float = 0.1,
         num_classes: int = 0,

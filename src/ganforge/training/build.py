@@ -69,7 +69,8 @@ def step_options(cfg: TrainConfig) -> StepOptions:
     mismatch = cfg.num_classes if cfg.conditional and cfg.mismatch else 0
     return StepOptions(
         cfg.lr_g, cfg.lr_d, (cfg.beta1, cfg.beta2), cfg.n_critic, mismatch, cfg.channels_last,
-        cfg.freeze_d, cfg.adam_impl, cfg.compile, cfg.cuda_graphs, cfg.compile_backend,
+        cfg.freeze_d, cfg.joint_d, cfg.adam_impl, cfg.compile, cfg.cuda_graphs,
+        cfg.compile_backend,
     )  # fmt: skip
 
 

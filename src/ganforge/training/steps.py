@@ -17,6 +17,10 @@ Fast paths, each with a switch (see :class:`StepOptions`):
   :func:`build_step`);
 - D's parameters frozen during the G step, so no weight gradient of D is computed
   that the G step would throw away (exactly the same losses as not freezing);
+- ``joint_d``: where D treats each image alone (no BatchNorm, no batch statistic, no
+  spectral norm's power iteration per call; :func:`treats_images_alone`), the real and
+  the fake batch go through D as one batch: one pass and one backward instead of two,
+  and no sum of two weight gradients (the same losses up to rounding);
 - ``zero_grad(set_to_none=True)``: gradients are freed, not zero-filled;
 - ``compile``: torch.compile of the three pieces of a step (G's forward, D's loss,
   G's loss) separately, so no compiled graph spans the D and the G backward;
@@ -39,10 +43,12 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from ganforge.augment import Augment
 from ganforge.console import info
 from ganforge.losses import Loss
+from ganforge.training.adam import make_adam
 from ganforge.training.ema import EMA
 from ganforge.training.speed import adam_options, compile_problem, cuda_graphs_problem
 
@@ -62,6 +68,7 @@ class StepOptions:
     mismatch_classes: int = 0  # class count for the mismatch term of a conditional D; 0: off
     channels_last: bool = True  # conv models only
     freeze_d: bool = True  # D's parameters need no gradient during the G step
+    joint_d: bool = True  # real and fake through D as one batch where D treats images alone
     adam_impl: str = "auto"  # auto | fused | foreach | for-loop
     compile: bool = False
     cuda_graphs: bool = False
@@ -127,6 +134,7 @@ class GANStep:
         fmt = torch.channels_last if options.channels_last else torch.contiguous_format
         self.memory_format = fmt
         self.freeze_d = options.freeze_d
+        self.joint_d = options.joint_d and treats_images_alone(self.plain_D)
         self.n_critic, self.augment, self.ema = options.n_critic, parts.augment, parts.ema
         self.d_steps = d_steps  # D steps done so far: schedules n_critic and lazy penalties
         self.mismatch_classes = options.mismatch_classes  # 0: off
@@ -153,8 +161,12 @@ class GANStep:
         self, real: Tensor, fake: Tensor, labels: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor]:
         with self.autocast():
-            real_logits = self.D(real, labels).float()
-            fake_logits = self.D(fake, labels).float()
+            if self.joint_d:
+                both = None if labels is None else torch.cat([labels, labels])
+                real_logits, fake_logits = self.D(torch.cat([real, fake]), both).float().chunk(2)
+            else:
+                real_logits = self.D(real, labels).float()
+                fake_logits = self.D(fake, labels).float()
             if not (self.mismatch_classes and labels is not None):
                 return self.loss.d(real_logits, fake_logits), real_logits, fake_logits
             wrong_logits = self.D(real, wrong_labels(labels, self.mismatch_classes)).float()
@@ -292,6 +304,29 @@ def wrong_labels(labels: Tensor, num_classes: int) -> Tensor:
     return (labels + offsets) % num_classes
 
 
+# Layers whose output for an image depends on that image alone (and no random draw).
+PER_IMAGE_LAYERS = (
+    nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.LeakyReLU, nn.ReLU, nn.Tanh, nn.Sigmoid,
+    nn.Flatten, nn.Identity, nn.Embedding,
+)  # fmt: skip
+
+
+def treats_images_alone(net: nn.Module) -> bool:
+    """Whether each image's output of ``net`` depends on that image alone, so that two
+    batches may go through it as one: every layer is one of ``PER_IMAGE_LAYERS``, every
+    module holding layers is a Sequential or a class that says so (``per_image = True``),
+    and none has a hook or a parametrisation (spectral norm iterates once per call)."""
+    for m in net.modules():
+        if parametrize.is_parametrized(m) or m._forward_hooks or m._forward_pre_hooks:
+            return False
+        if next(m.children(), None) is None:
+            if not isinstance(m, PER_IMAGE_LAYERS):
+                return False
+        elif not (isinstance(m, nn.Sequential) or getattr(m, "per_image", False)):
+            return False
+    return True
+
+
 def build_step(
     G: nn.Module,
     D: nn.Module,
@@ -329,8 +364,8 @@ def build_step(
              "ranks (their schedules live outside the graph); training without them")  # fmt: skip
         cuda_graphs = False
     adam = adam_options(device, options.adam_impl, capturable=cuda_graphs)
-    opt_g = torch.optim.Adam(G.parameters(), options.lr_g, betas=options.betas, **adam)
-    opt_d = torch.optim.Adam(D.parameters(), options.lr_d, betas=options.betas, **adam)
+    opt_g = make_adam(G.parameters(), options.lr_g, options.betas, adam)
+    opt_d = make_adam(D.parameters(), options.lr_d, options.betas, adam)
     G_run, D_run = (wrap(G), wrap(D)) if wrap is not None else (G, D)
     parts = StepParts(G_run, D_run, opt_g, opt_d, loss, autocast, augment, ema, G, D)
     here = replace(options, channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs)
