@@ -27,12 +27,15 @@ def variants(preset: str, compile: bool) -> dict[str, dict[str, Any]]:
     threads = choose_threads(0, list(build_models(cfg.model_spec())))
     out: dict[str, dict[str, Any]] = {
         "D not frozen in G step": {"freeze_d": False},
+        "torch's fused Adam (not lean)": {"adam_impl": "fused"},
         "foreach Adam": {"adam_impl": "foreach"},
         "for-loop Adam": {"adam_impl": "for-loop"},
         f"{2 if threads == 1 else 1} thread(s)": {"threads": 2 if threads == 1 else 1},
     }
     if cfg.model != "mlp":
         out["no channels_last"] = {"channels_last": False}
+    else:  # an MLP's D treats each image alone: real and fake go through it as one batch
+        out["real and fake in two D passes"] = {"joint_d": False}
     if compile:
         out["--compile"] = {"compile": True}
     return out

@@ -95,7 +95,7 @@ class TrainConfig:
     # speed: the step's fast paths, each with a switch (training/steps.py, docs/BENCHMARKS.md)
     freeze_d: bool = True  # D's weights get no gradient in the G step (same losses, less work)
     joint_d: bool = True  # real and fake through D as one batch where D treats images alone
-    adam_impl: str = "auto"  # auto (fused on CPU and CUDA) | fused | foreach | for-loop
+    adam_impl: str = "auto"  # auto (lean on CPU and CUDA) | lean | fused | foreach | for-loop
     compile: bool = False  # torch.compile G's forward, D's loss and G's loss
     compile_backend: str = "inductor"  # torch.compile backend (aot_eager: no code generation)
     cuda_graphs: bool = False  # CUDA: capture the whole D+G step once the shapes are fixed
@@ -158,7 +158,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "image_step": ("step", "count"),
     "on_nan": ("stop", "rollback"),
     "health": ("off", "warn", "stop"),
-    "adam_impl": ("auto", "fused", "foreach", "for-loop"),
+    "adam_impl": ("auto", "lean", "fused", "foreach", "for-loop"),
 }
 # The preset a new run starts from when neither a preset nor a config file names one.
 DEFAULT_PRESET = "quick"

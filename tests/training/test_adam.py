@@ -93,10 +93,11 @@ def test_lean_state_loads_into_adam_and_back() -> None:
 
 @pytest.mark.parametrize(
     ("options", "lean"),
-    [({"fused": True}, True), ({"fused": True, "capturable": True}, False),
-     ({"foreach": True}, False), ({}, False)],
+    [({"fused": True, "lean": True}, True), ({"fused": True}, False),
+     ({"fused": True, "lean": True, "capturable": True}, False), ({"foreach": True}, False),
+     ({}, False)],
 )  # fmt: skip
-def test_make_adam_is_lean_for_fused_adam_only(options: dict, lean: bool) -> None:
+def test_make_adam_is_lean_where_asked_and_possible(options: dict, lean: bool) -> None:
     if options.get("capturable"):
         pytest.skip("capturable fused Adam needs CUDA") if not torch.cuda.is_available() else None
     opt = make_adam(_net().parameters(), 1e-3, (0.5, 0.999), options)

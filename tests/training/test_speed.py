@@ -181,17 +181,19 @@ def test_threads_asked_for_win_without_timing(two_cores: None) -> None:
 
 
 def test_adam_options() -> None:
-    assert adam_options(CPU) == {"fused": True}
-    assert adam_options(torch.device("cuda")) == {"fused": True}
+    assert adam_options(CPU) == {"fused": True, "lean": True}
+    assert adam_options(torch.device("cuda")) == {"fused": True, "lean": True}
     assert adam_options(torch.device("mps")) == {}
+    assert adam_options(CPU, "fused") == {"fused": True}
     assert adam_options(CPU, "foreach") == {"foreach": True}
     assert adam_options(CPU, "for-loop") == {"foreach": False}
     assert adam_options(torch.device("cuda"), capturable=True) == {
         "fused": True,
+        "lean": True,
         "capturable": True,
     }
     with pytest.raises(
-        ConfigError, match="adam_impl must be one of auto, fused, foreach, for-loop"
+        ConfigError, match="adam_impl must be one of auto, lean, fused, foreach, for-loop"
     ):
         adam_options(CPU, "sgd")
 

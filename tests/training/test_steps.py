@@ -19,6 +19,7 @@ from ganforge.config import TrainConfig
 from ganforge.losses import LOSSES
 from ganforge.models import build_models
 from ganforge.training import speed as devmod
+from ganforge.training.adam import LeanAdam
 from ganforge.training.build import step_options
 from ganforge.training.steps import GANStep, StepOptions, StepParts, build_step, wrong_labels
 from tests.conftest import run_cli
@@ -155,7 +156,8 @@ def test_default_options_are_the_fast_paths() -> None:
     assert (options.channels_last, options.freeze_d, options.adam_impl) == (True, True, "auto")
     assert (options.compile, options.cuda_graphs) == (False, False)
     step = _run(options, steps=1)["step"]
-    assert step.opt_d.defaults["fused"] is True  # auto -> fused on the CPU
+    assert step.opt_d.defaults["fused"] is True  # auto -> fused on the CPU, and lean
+    assert isinstance(step.opt_d, LeanAdam) and isinstance(step.opt_g, LeanAdam)
 
 
 def test_compiled_step_matches_eager_with_two_optimisers_detach_and_batchnorm() -> None:

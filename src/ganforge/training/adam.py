@@ -100,8 +100,8 @@ def make_adam(
     params: Iterable[Any], lr: float, betas: tuple[float, float], options: dict[str, Any]
 ) -> torch.optim.Adam:
     """``torch.optim.Adam`` with ``options`` (:func:`ganforge.training.speed.adam_options`);
-    a fused one is a :class:`LeanAdam`, except capturable (CUDA graphs)."""
-    if options.get("fused") and not options.get("capturable"):
-        rest = {k: v for k, v in options.items() if k != "fused"}
-        return LeanAdam(params, lr, betas=betas, **rest)
-    return torch.optim.Adam(params, lr, betas=betas, **options)
+    with ``lean`` a :class:`LeanAdam`, except capturable (CUDA graphs): fused Adam then."""
+    rest = {k: v for k, v in options.items() if k != "lean"}
+    if options.get("lean") and not options.get("capturable"):
+        return LeanAdam(params, lr, betas=betas, **{k: v for k, v in rest.items() if k != "fused"})
+    return torch.optim.Adam(params, lr, betas=betas, **rest)

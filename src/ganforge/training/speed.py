@@ -219,18 +219,21 @@ def run_thread_tuner(
     return ThreadTuner(requested, probe, fallback=fallback, say=say)
 
 
-ADAM_IMPLS = ("auto", "fused", "foreach", "for-loop")
+ADAM_IMPLS = ("auto", "lean", "fused", "foreach", "for-loop")
 
 
 def adam_options(device: torch.device, impl: str = "auto", capturable: bool = False) -> dict:
-    """Keyword arguments for ``torch.optim.Adam``: ``auto`` is fused on CPU and CUDA (one
-    kernel over all parameters; 5x faster than foreach for the 64-pixel DCGAN on the CPU,
-    docs/BENCHMARKS.md) and PyTorch's default elsewhere. ``capturable`` for CUDA graphs."""
+    """Keyword arguments for ``torch.optim.Adam`` (and ``lean`` for
+    :func:`ganforge.training.adam.make_adam`): ``auto`` is ``lean`` on CPU and CUDA, fused
+    Adam (one kernel over all parameters; 5x faster than foreach for the 64-pixel DCGAN on
+    the CPU, docs/BENCHMARKS.md) with its kernel called directly, and PyTorch's default
+    elsewhere; ``fused`` is PyTorch's own fused Adam. ``capturable`` for CUDA graphs."""
     if impl not in ADAM_IMPLS:
         raise ConfigError(f"adam_impl must be one of {', '.join(ADAM_IMPLS)}, got '{impl}'")
     if impl == "auto":
-        impl = "fused" if device.type in ("cpu", "cuda") else "default"
+        impl = "lean" if device.type in ("cpu", "cuda") else "default"
     options: dict = {
+        "lean": {"fused": True, "lean": True},
         "fused": {"fused": True},
         "foreach": {"foreach": True},
         "for-loop": {"foreach": False},

@@ -134,6 +134,7 @@ class GANStep:
         fmt = torch.channels_last if options.channels_last else torch.contiguous_format
         self.memory_format = fmt
         self.freeze_d = options.freeze_d
+        self._d_params = list(self.plain_D.parameters())  # frozen in the G step with freeze_d
         self.joint_d = options.joint_d and treats_images_alone(self.plain_D)
         self.n_critic, self.augment, self.ema = options.n_critic, parts.augment, parts.ema
         self.d_steps = d_steps  # D steps done so far: schedules n_critic and lazy penalties
@@ -228,14 +229,15 @@ class GANStep:
         # G step on the same fake, now through D. With freeze_d, D's weights need no
         # gradient, so none is computed (its BatchNorm statistics still update, as in training).
         self.opt_g.zero_grad(set_to_none=True)
-        if self.freeze_d:
-            self.plain_D.requires_grad_(False)
+        frozen = self._d_params if self.freeze_d else []
+        for p in frozen:
+            p.requires_grad_(False)
         try:
             loss_g = self._g_loss(fake, labels)
             loss_g.backward()
         finally:
-            if self.freeze_d:
-                self.plain_D.requires_grad_(True)
+            for p in frozen:
+                p.requires_grad_(True)
         self.opt_g.step()
         if self.ema is not None:
             self.ema.update(self.plain_G)
