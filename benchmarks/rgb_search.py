@@ -116,7 +116,7 @@ ROUND5: dict[str, dict[str, Any]] = {
 # 8 minutes each, one thread, two at a time, beside round 5's shipped runs at seeds 0 and 1
 AUGMENTED = {**SHIPPED, "augment": "translation,color,cutout", "augment_p": 0.0}
 ROUND6: dict[str, dict[str, Any]] = {
-    "DiffAugment adaptive 0.6": {**AUGMENTED, "augment_target": 0.6},
+    "DiffAugment adaptive 0.6, seed 0": {**AUGMENTED, "augment_target": 0.6},
     "DiffAugment adaptive 0.6, seed 1": {**AUGMENTED, "augment_target": 0.6, "seed": 1},
 }
 ROUNDS = {1: ROUND1, 2: ROUND2, 3: ROUND3, 4: ROUND4, 5: ROUND5, 6: ROUND6}
