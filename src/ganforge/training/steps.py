@@ -69,7 +69,7 @@ class StepOptions:
     channels_last: bool = True  # conv models only
     freeze_d: bool = True  # D's parameters need no gradient during the G step
     joint_d: bool = True  # real and fake through D as one batch where D treats images alone
-    adam_impl: str = "auto"  # auto | fused | foreach | for-loop
+    adam_impl: str = "auto"  # auto | lean | fused | foreach | for-loop
     compile: bool = False
     cuda_graphs: bool = False
     compile_backend: str = "inductor"
