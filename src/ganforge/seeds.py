@@ -11,6 +11,7 @@ NOISE = 1  # the z of each training step
 GRID = 2  # the fixed noise of the grids
 EVAL = 3  # the latents scored by evaluation during training
 HEALTH = 4  # the health monitor's memorisation probe
+BN_STATS = 5  # the latents that set the EMA generator's BatchNorm statistics
 _MIX = 1_000_003  # a prime: seeds of (stream, index) pairs do not collide for indexes below it
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ganforge import train
+from ganforge import seeds, train
 from ganforge.errors import ConfigError, RunDirError
 from ganforge.losses import LOSSES, Loss, bce_d, bce_g
 from ganforge.run import checkpoint as ckpt
@@ -294,3 +295,29 @@ def test_precision_auto_says_what_it_chose_after_the_data_line(
     precision = re.search(r"^precision: (bf16|fp32) \(auto: this cpu ", err, re.M)
     assert data is not None and precision is not None, err
     assert data.start() < precision.start()  # the reasons first, then what they chose
+
+
+def test_checkpoints_hold_the_ema_with_its_own_batchnorm_statistics(tmp_path: Path) -> None:
+    from ganforge.models import build_models
+    from ganforge.training.ema import EMA
+
+    cfg = tiny("quick", steps=6, log_every=4)
+    saved = ckpt.load(train(cfg, out=tmp_path / "run") / "checkpoints" / "last.pt")
+    means = {k: v for k, v in saved["G_ema"].items() if k.endswith("running_mean")}
+    assert means and all(not torch.equal(v, saved["G"][k]) for k, v in means.items())
+    # the same statistics as calibrating the saved average again
+    G, _ = build_models(dataclasses.replace(cfg, channels=1, image_size=28).model_spec())
+    G.load_state_dict(saved["G_ema"])
+    ema = EMA(G, 0.5, seed=seeds.stream(cfg.seed, seeds.BN_STATS))
+    ema.model.load_state_dict(saved["G_ema"])
+    ema.calibrate(cfg.z_dim)
+    for key, value in ema.model.state_dict().items():
+        torch.testing.assert_close(value, saved["G_ema"][key], msg=key)
+    # calibrating (at every grid and checkpoint) changes nothing that trains
+    other = ckpt.load(
+        train(dataclasses.replace(cfg, log_every=1), out=tmp_path / "grids")
+        / "checkpoints" / "last.pt"
+    )  # fmt: skip
+    for net in ("G", "D"):
+        for key, value in saved[net].items():
+            assert torch.equal(value, other[net][key]), (net, key)

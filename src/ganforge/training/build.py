@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ganforge import seeds
 from ganforge.augment import Augment
 from ganforge.config import TrainConfig
 from ganforge.console import info
@@ -102,7 +103,9 @@ def with_classes(cfg: TrainConfig, data: ImageData) -> TrainConfig:
 
 def make_ema(cfg: TrainConfig, G: nn.Module) -> EMA | None:
     """The EMA of G that ``cfg.ema_decay`` asks for, or None when it is 0."""
-    return EMA(G, cfg.ema_decay, cfg.ema_rampup) if cfg.ema_decay > 0 else None
+    if cfg.ema_decay <= 0:
+        return None
+    return EMA(G, cfg.ema_decay, cfg.ema_rampup, seeds.stream(cfg.seed, seeds.BN_STATS))
 
 
 def make_augment(cfg: TrainConfig) -> Augment | None:

@@ -277,9 +277,18 @@ class Trainer:
             raise failure or UserError(f"rank 0 could not create the run folder {folder}")
         return folder
 
+    def shown(self) -> nn.Module:
+        """The G that grids, checkpoints' samples and evaluations show: the EMA with its own
+        BatchNorm statistics (:meth:`EMA.calibrate`) when on, else G."""
+        if self.ema is None:
+            return self.G
+        self.ema.calibrate(self.cfg.z_dim, self.autocast)
+        return self.ema.model
+
     def snapshot(self) -> dict[str, Any]:
         """Everything a checkpoint holds: what an exact resume needs, and the config."""
         ema, augment = self.ema, self.augment
+        self.shown()  # the EMA's BatchNorm statistics: its own
         return {
             "format": ckpt.FORMAT,
             "version": ckpt.VERSION,
@@ -327,6 +336,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.model.load_state_dict(saved["G_ema"])
             self.ema.updates = int(saved["ema_updates"])
+            self.ema.calibrated = False  # a checkpoint of an older version has G's statistics
         if self.augment is not None:
             self.augment.load_state_dict(saved["augment"])
         ckpt.set_rng_state(saved["rng"])
@@ -353,7 +363,7 @@ class Trainer:
         counter). ``keep_state``: leave G's buffers as they were (a grid drawn in train
         mode updates BatchNorm's running statistics), so that an extra grid leaves the
         weights a checkpoint holds as they were."""
-        net = self.ema.model if self.ema is not None else self.G  # grids show the EMA G when on
+        net = self.shown()  # the EMA G when on
         was_training = net.training
         train_mode = self.cfg.grid_mode == "train"
         kept = [b.clone() for b in net.buffers()] if keep_state and train_mode else []
@@ -546,9 +556,8 @@ class Trainer:
     def evaluate(self) -> None:
         """Score the generator the grids show when an evaluation is due (on every rank, at
         the same steps); rank 0 keeps best.pt when its FID is the best so far."""
-        scored = self.ema.model if self.ema is not None else self.G
         evaluator, step = self.evaluator, self.pos.step
-        if evaluator and evaluator.due(step) and evaluator(scored, step, self.logger):
+        if evaluator and evaluator.due(step) and evaluator(self.shown(), step, self.logger):
             ckpt.save_atomic(self.snapshot(), self.ckpt_dir / "best.pt")
 
 
