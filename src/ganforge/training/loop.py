@@ -374,6 +374,8 @@ class Trainer:
         with torch.no_grad():
             for buffer, before in zip(net.buffers(), kept, strict=False):
                 buffer.copy_(before)
+        if self.ema is not None and train_mode and not kept:
+            self.ema.calibrated = False  # the train-mode grid moved its BatchNorm statistics
         index = self.pos.image_step if self.cfg.image_step == "count" else self.pos.step
         self.logger.grids(index, self.pos.step, fake.float(), real[: self.cfg.grid_n])
         self.pos.image_step += 1
