@@ -117,6 +117,19 @@ def test_a_preset_takes_its_colour_recipe_for_colour_data() -> None:
     assert (grey.precision, colour.precision) == ("fp32", "auto")  # bf16 where it is native
 
 
+def test_colour_at_32_px_or_less_takes_the_colour_32_recipe() -> None:
+    grey = cfgmod.load_preset("fast-cpu")
+    for size in (32, 16):
+        small, line = cfgmod.apply_variant(dataclasses.replace(grey, channels=3, image_size=size))
+        assert line.startswith("preset fast-cpu: its colour-32 recipe (measured on 32x32")
+        assert (small.g_features, small.d_features, small.batch_size) == (16, 32, 32)
+        assert (small.lr_g, small.lr_d, small.r1_gamma, small.precision) == (1e-3, 4e-4, 1.0, "auto")
+    large, line = cfgmod.apply_variant(dataclasses.replace(grey, channels=3, image_size=64))
+    assert line.startswith("preset fast-cpu: its colour recipe") and large.g_features == 8
+    grey28 = dataclasses.replace(grey, channels=1, image_size=28)
+    assert cfgmod.apply_variant(grey28) == (grey28, "")
+
+
 def test_what_the_user_chose_beats_the_colour_recipe() -> None:
     asked = dataclasses.replace(cfgmod.load_preset("fast-cpu"), channels=3, batch_size=100)
     colour, _ = cfgmod.apply_variant(asked)

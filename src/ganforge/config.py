@@ -264,8 +264,9 @@ def _read_toml(text: str, where: str) -> dict[str, Any]:
 
 
 # A preset may hold a recipe per kind of data: a table of keys that replace the preset's
-# own when the data is of that kind (``[colour]``: 3 channels, once the data decided them).
-VARIANTS = ("colour",)
+# own when the data is of that kind, once the data decided its channels and size
+# (``[colour]``: 3 channels; ``[colour-32]``: 3 channels at 32 px or less, where it has one).
+VARIANTS = ("colour", "colour-32")
 
 
 def _preset_values(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -285,20 +286,23 @@ def load_preset(name: str) -> TrainConfig:
     return apply(TrainConfig(), {**values, "preset": name}, f"preset {name}")
 
 
-def _variant_of(cfg: TrainConfig) -> str:
-    """The kind of data ``cfg`` trains on, as a preset's tables name it ('' for grey)."""
-    return "colour" if cfg.channels == 3 else ""
+def _variants_of(cfg: TrainConfig) -> list[str]:
+    """The kinds of data ``cfg`` trains on, as a preset's tables name them, the most
+    particular first (none for grey)."""
+    if cfg.channels != 3:
+        return []
+    return ["colour-32", "colour"] if 0 < cfg.image_size <= 32 else ["colour"]
 
 
 def apply_variant(cfg: TrainConfig) -> tuple[TrainConfig, str]:
     """``cfg`` with its preset's recipe for this kind of data, and a line saying so ('' when
     the preset has none). Keys whose value differs from the preset's own were chosen by
     the user (a file, a flag, ``--set``) and stay as they are."""
-    kind = _variant_of(cfg)
-    if not cfg.preset or not kind or cfg.preset not in preset_names():
+    if not cfg.preset or cfg.preset not in preset_names():
         return cfg, ""
     _, tables = _preset_values(cfg.preset)
-    if kind not in tables:
+    kind = next((k for k in _variants_of(cfg) if k in tables), "")
+    if not kind:
         return cfg, ""
     base = load_preset(cfg.preset)
     table = dict(tables[kind])

@@ -160,6 +160,27 @@ def test_image_folder_trains_rgb_dcgan_at_32(tmp_path: Path) -> None:
     assert last_weight.shape[1] == 3  # the last ConvTranspose makes 3 channels
 
 
+def test_a_32_px_colour_folder_gets_fast_cpus_recipe_for_that_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from ganforge import config as cfgmod
+    from ganforge.training.loop import Trainer
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    cfg = dataclasses.replace(
+        cfgmod.load_preset("fast-cpu"), data=str(folder), minutes=0.0, steps=1, progress=False
+    )
+    trainer = Trainer(cfg, out=tmp_path / "run")  # no flag: the data decides
+    out = capsys.readouterr().err
+    assert "-> 3 channels, 32 px" in out and "its colour-32 recipe" in out
+    assert (trainer.cfg.channels, trainer.cfg.image_size) == (3, 32)
+    assert (trainer.cfg.g_features, trainer.cfg.d_features) == (16, 32)
+
+
 def _grid_steps(run: Path) -> list[int]:
     return sorted(int(p.stem[4:]) for p in (run / "samples").glob("step*.png"))
 
