@@ -135,7 +135,19 @@ ROUND8: dict[str, dict[str, Any]] = {
         **SHIPPED, "image_size": 32, "g_features": 16, "d_features": 32, "seed": 1,
     },
 }  # fmt: skip
+# round 9: around the 32-px choice (G 16 / D 32): the grey recipe's learning rates and R1,
+# and wider still
+WIDE32 = {**SHIPPED, "image_size": 32, "g_features": 16, "d_features": 32}
+ROUND9: dict[str, dict[str, Any]] = {
+    "32 px, G 16 / D 32, grey's lr 5e-4 / 2e-4 and R1 0.05": {
+        **WIDE32, "lr_g": 5e-4, "lr_d": 2e-4, "r1_gamma": 0.05,
+    },
+    "32 px, G 24 / D 48": {**WIDE32, "g_features": 24, "d_features": 48},
+    "32 px, G 24 / D 48, seed 1": {**WIDE32, "g_features": 24, "d_features": 48, "seed": 1},
+    "32 px, G 24 / D 48, seed 2": {**WIDE32, "g_features": 24, "d_features": 48, "seed": 2},
+}  # fmt: skip
 ROUNDS = {1: ROUND1, 2: ROUND2, 3: ROUND3, 4: ROUND4, 5: ROUND5, 6: ROUND6, 7: ROUND7, 8: ROUND8}
+ROUNDS[9] = ROUND9
 
 
 def run_candidate(

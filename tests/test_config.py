@@ -122,7 +122,7 @@ def test_colour_at_32_px_or_less_takes_the_colour_32_recipe() -> None:
     for size in (32, 16):
         small, line = cfgmod.apply_variant(dataclasses.replace(grey, channels=3, image_size=size))
         assert line.startswith("preset fast-cpu: its colour-32 recipe (measured on 32x32")
-        assert (small.g_features, small.d_features, small.batch_size) == (16, 32, 32)
+        assert (small.g_features, small.d_features, small.batch_size) == (24, 48, 32)
         assert (small.lr_g, small.lr_d, small.r1_gamma) == (1e-3, 4e-4, 1.0)
         assert small.precision == "auto"
     large, line = cfgmod.apply_variant(dataclasses.replace(grey, channels=3, image_size=64))

@@ -178,7 +178,7 @@ def test_a_32_px_colour_folder_gets_fast_cpus_recipe_for_that_size(
     out = capsys.readouterr().err
     assert "-> 3 channels, 32 px" in out and "its colour-32 recipe" in out
     assert (trainer.cfg.channels, trainer.cfg.image_size) == (3, 32)
-    assert (trainer.cfg.g_features, trainer.cfg.d_features) == (16, 32)
+    assert (trainer.cfg.g_features, trainer.cfg.d_features) == (24, 48)
 
 
 def _grid_steps(run: Path) -> list[int]:
