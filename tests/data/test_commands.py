@@ -19,6 +19,7 @@ from tests.data.fakes import bad_files, fake_cifar10, write_jpegs
 TINY = {
     "model": "dcgan", "z_dim": 8, "g_features": 4, "d_features": 4, "batch_size": 4,
     "steps": 3, "log_every": 0, "ckpt_every": 0, "progress": False, "device": "cpu",
+    "threads": 1,  # runs compared bit for bit need one thread count (timing may pick either)
 }  # fmt: skip
 TINY_FLAGS = [f"--set={k}={v}" for k, v in TINY.items() if k not in ("steps", "device")]
 
