@@ -148,8 +148,10 @@ ROUND9: dict[str, dict[str, Any]] = {
     "32 px, G 32 / D 64, seed 0": {**WIDE32, "g_features": 32, "d_features": 64},
     "32 px, G 32 / D 64, seed 1": {**WIDE32, "g_features": 32, "d_features": 64, "seed": 1},
 }  # fmt: skip
-ROUNDS = {1: ROUND1, 2: ROUND2, 3: ROUND3, 4: ROUND4, 5: ROUND5, 6: ROUND6, 7: ROUND7, 8: ROUND8}
-ROUNDS[9] = ROUND9
+ROUNDS = {
+    1: ROUND1, 2: ROUND2, 3: ROUND3, 4: ROUND4, 5: ROUND5, 6: ROUND6, 7: ROUND7, 8: ROUND8,
+    9: ROUND9,
+}  # fmt: skip
 
 
 def run_candidate(
