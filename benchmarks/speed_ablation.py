@@ -36,6 +36,7 @@ def variants(preset: str, compile: bool) -> dict[str, dict[str, Any]]:
         out["no channels_last"] = {"channels_last": False}
     else:  # an MLP's D treats each image alone: real and fake go through it as one batch
         out["real and fake in two D passes"] = {"joint_d": False}
+        out["autograd's backward (not by hand)"] = {"by_hand": False}
     if compile:
         out["--compile"] = {"compile": True}
     return out

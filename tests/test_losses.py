@@ -101,3 +101,22 @@ def test_only_wgan_gp_carries_a_penalty_by_default() -> None:
     assert build_loss("hinge").penalties == ()
     assert [p.name for p in build_loss("hinge", r1_gamma=10).penalties] == ["r1"]
     assert math.isclose(build_loss("hinge", r1_gamma=10).penalties[0].weight, 5.0)
+
+
+@pytest.mark.parametrize("n_fake", [6, 4])
+def test_closed_form_gradients_are_autograds(n_fake: int) -> None:
+    with_grads = [loss for loss in LOSSES.values() if loss.d_grad or loss.g_grad]
+    assert with_grads  # bce has them
+    gen = torch.Generator().manual_seed(0)
+    for loss in with_grads:
+        real = (torch.randn(6, generator=gen) * 3).requires_grad_()
+        fake = (torch.randn(n_fake, generator=gen) * 3).requires_grad_()
+        assert loss.d_grad is not None and loss.g_grad is not None
+        value, grad = loss.d_grad(real.detach(), fake.detach())
+        want = loss.d(real, fake)
+        torch.testing.assert_close(value, want.detach())
+        torch.testing.assert_close(grad, torch.cat(torch.autograd.grad(want, [real, fake])))
+        value, grad = loss.g_grad(fake.detach())
+        want = loss.g(fake)
+        torch.testing.assert_close(value, want.detach())
+        torch.testing.assert_close(grad, torch.autograd.grad(want, fake)[0])

@@ -81,6 +81,8 @@ class TrainConfig:
     conditional: bool = False  # condition G and D on the data's class labels
     num_classes: int = 0  # filled from the data when conditional; 0 = unconditional
     mismatch: bool = False  # conditional D also learns real images under a wrong label as fake
+    top_k: float = 1.0  # G learns from the fraction of fakes D rates most real, decaying to this
+    top_k_decay: float = 0.99  # per epoch, from 1 down to top_k (Sinha et al. 2020); top_k 1 = off
     # budget: training stops at whichever is reached first; 0 means unused
     epochs: int = 0
     steps: int = 0
@@ -95,6 +97,7 @@ class TrainConfig:
     # speed: the step's fast paths, each with a switch (training/steps.py, docs/BENCHMARKS.md)
     freeze_d: bool = True  # D's weights get no gradient in the G step (same losses, less work)
     joint_d: bool = True  # real and fake through D as one batch where D treats images alone
+    by_hand: bool = True  # fully connected G and D: the step's backward by hand, not autograd's
     adam_impl: str = "auto"  # auto (lean on CPU and CUDA) | lean | fused | foreach | for-loop
     compile: bool = False  # torch.compile G's forward, D's loss and G's loss
     compile_backend: str = "inductor"  # torch.compile backend (aot_eager: no code generation)
@@ -400,6 +403,11 @@ def _validate_quality(cfg: TrainConfig) -> None:
     for key in ("augment_p", "augment_target"):
         if not 0 <= getattr(cfg, key) <= 1:
             raise ConfigError(f"{key} must be in [0, 1], got {getattr(cfg, key)}")
+    for key in ("top_k", "top_k_decay"):
+        if not 0 < getattr(cfg, key) <= 1:
+            raise ConfigError(
+                f"{key} must be in (0, 1] (top_k 1 turns it off), got {getattr(cfg, key)}"
+            )
     if not cfg.augment_kimg > 0:
         raise ConfigError(f"augment_kimg must be positive, got {cfg.augment_kimg}")
     parse_policy(cfg.augment)

@@ -55,6 +55,11 @@ class Loss:
     d: Callable[[Tensor, Tensor], Tensor]
     g: Callable[[Tensor], Tensor]
     penalties: tuple[Penalty, ...] = ()
+    # Optional closed forms for a step that differentiates by hand (training/by_hand.py):
+    # (D's loss, its gradient w.r.t. the real and fake logits concatenated), and
+    # (G's loss, its gradient w.r.t. the fake logits). None: autograd differentiates d, g.
+    d_grad: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
+    g_grad: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
 
 
 def bce_d(real: Tensor, fake: Tensor) -> Tensor:
@@ -65,6 +70,28 @@ def bce_d(real: Tensor, fake: Tensor) -> Tensor:
 def bce_g(fake: Tensor) -> Tensor:
     """Non-saturating G loss BCE(D(G(z)), 1) from logits."""
     return F.softplus(-fake).mean()
+
+
+def bce_d_grad(real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`bce_d` and its gradient: d softplus(-r)/dr = -sigmoid(-r), d softplus(f)/df =
+    sigmoid(f), each over its batch and halved."""
+    n, m = len(real), len(fake)
+    t = torch.cat([-real, fake])
+    soft, grad = F.softplus(t), torch.sigmoid(t)
+    if n == m:  # the mean over both is the mean of the two means
+        loss = soft.mean()
+        grad.mul_(0.5 / n)[:n].neg_()
+    else:
+        loss = (soft[:n].mean() + soft[n:].mean()) / 2
+        grad[:n].mul_(-0.5 / n)
+        grad[n:].mul_(0.5 / m)
+    return loss, grad
+
+
+def bce_g_grad(fake: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`bce_g` and its gradient -sigmoid(-f) / B."""
+    t = -fake
+    return F.softplus(t).mean(), torch.sigmoid(t).mul_(-1 / len(fake))
 
 
 def hinge_d(real: Tensor, fake: Tensor) -> Tensor:
@@ -113,7 +140,7 @@ def gradient_penalty(D: Critic, real: Tensor, fake: Tensor, labels: Tensor | Non
 
 
 LOSSES: dict[str, Loss] = {
-    "bce": Loss(bce_d, bce_g),
+    "bce": Loss(bce_d, bce_g, d_grad=bce_d_grad, g_grad=bce_g_grad),
     "hinge": Loss(hinge_d, critic_g),
     "wgan-gp": Loss(wgan_d, critic_g, (Penalty("gp", gradient_penalty, 10.0),)),
     "lsgan": Loss(lsgan_d, lsgan_g),

@@ -99,6 +99,9 @@ def test_conditional_needs_labelled_data() -> None:
         ("augment_target", -0.1, "augment_target must be in"),
         ("augment", "translation,flip", "unknown augmentation 'flip'"),
         ("augment_kimg", 0.0, "augment_kimg must be positive"),
+        ("top_k", 0.0, "top_k must be in"),
+        ("top_k", 1.5, "top_k must be in"),
+        ("top_k_decay", 0.0, "top_k_decay must be in"),
     ],
 )
 def test_bad_quality_settings_are_refused(key: str, value: object, message: str) -> None:

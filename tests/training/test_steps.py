@@ -55,7 +55,9 @@ def _assert_same(a: dict[str, Any], b: dict[str, Any], rtol: float) -> None:
         torch.testing.assert_close(value, b["state"][key], rtol=rtol * 10, atol=1e-6, msg=key)
 
 
-PLAIN = StepOptions(channels_last=False, freeze_d=False, joint_d=False, adam_impl="for-loop")
+PLAIN = StepOptions(
+    channels_last=False, freeze_d=False, joint_d=False, adam_impl="for-loop", by_hand=False
+)
 
 
 MLP = TrainConfig(model="mlp", image_size=8, channels=1, z_dim=8, g_features=16, d_features=8)
@@ -277,3 +279,18 @@ def test_statistics_are_computed_only_when_asked() -> None:
     assert 0 < float(stats["D(G(z))"]) < 1
     real = torch.rand(8, 1, 28, 28) * 2 - 1
     assert set(step(real, torch.randn(8, TINY.z_dim))) == {"loss/D", "loss/G"}  # losses only
+
+
+def test_top_k_keeps_the_fakes_d_rates_most_real_decaying_per_epoch() -> None:
+    options = dataclasses.replace(PLAIN, top_k=0.25, top_k_decay=0.5, steps_per_epoch=4)
+    step = _run(options, steps=0, cfg=MLP)["step"]
+    logits = torch.tensor([0.0, 3.0, -1.0, 2.0, 1.0, -2.0, 5.0, 4.0])
+    assert torch.equal(step.top_k(logits), logits)  # epoch 0: every fake
+    step.d_steps = 4  # one epoch: half of them, the highest logits
+    assert step.top_k_fraction() == 0.5
+    assert sorted(step.top_k(logits).tolist()) == [2.0, 3.0, 4.0, 5.0]
+    step.d_steps = 40  # ten epochs: down to the floor
+    assert step.top_k_fraction() == 0.25 and sorted(step.top_k(logits).tolist()) == [4.0, 5.0]
+    off = _run(PLAIN, steps=0, cfg=MLP)["step"]
+    off.d_steps = 40
+    assert torch.equal(off.top_k(logits), logits)

@@ -36,6 +36,10 @@ class MLPGenerator(nn.Module):
             z = torch.cat([z, self.embed(check_labels(labels, self.num_classes))], dim=1)
         return self.net(z).view(-1, self.channels, self.image_size, self.image_size)
 
+    def stack(self) -> nn.Sequential | None:
+        """The layers ``forward`` applies to z (training/by_hand.py); None when conditional."""
+        return None if self.num_classes else self.net
+
 
 class MLPDiscriminator(nn.Module):
     """images ``[B, C, H, W]`` -> flatten -> Linear -> LeakyReLU -> Linear -> logits ``[B]``."""
@@ -62,3 +66,8 @@ class MLPDiscriminator(nn.Module):
             return self.net(x).view(-1)
         h = self.net[:-1](x)  # [B, hidden]
         return self.net[-1](h).view(-1) + self.projection(h, labels)
+
+    def stack(self) -> nn.Sequential | None:
+        """The layers ``forward`` applies to the flattened images (training/by_hand.py);
+        None when conditional."""
+        return None if self.num_classes else self.net

@@ -62,16 +62,18 @@ class RunParts:
         ]
         if cfg.conditional:
             parts.append(f"{cfg.num_classes} classes" + (", mismatch" if cfg.mismatch else ""))
+        if step.by_hand:
+            parts.append("backward by hand")
         return ", ".join(parts)
 
 
-def step_options(cfg: TrainConfig) -> StepOptions:
-    """What a training step reads of ``cfg``."""
+def step_options(cfg: TrainConfig, steps_per_epoch: int = 1) -> StepOptions:
+    """What a training step reads of ``cfg``; ``steps_per_epoch`` paces top-k's decay."""
     mismatch = cfg.num_classes if cfg.conditional and cfg.mismatch else 0
     return StepOptions(
         cfg.lr_g, cfg.lr_d, (cfg.beta1, cfg.beta2), cfg.n_critic, mismatch, cfg.channels_last,
         cfg.freeze_d, cfg.joint_d, cfg.adam_impl, cfg.compile, cfg.cuda_graphs,
-        cfg.compile_backend,
+        cfg.compile_backend, cfg.top_k, cfg.top_k_decay, steps_per_epoch, cfg.by_hand,
     )  # fmt: skip
 
 
@@ -151,8 +153,8 @@ def build_run(
         return distributed.wrap(net, world, device, cfg.sync_bn)
 
     step = build_step(
-        G, D, loss, device, step_options(cfg), autocast=autocast, augment=augment, ema=ema,
-        wrap=wrap if world.enabled else None,
+        G, D, loss, device, step_options(cfg, len(loader)), autocast=autocast, augment=augment,
+        ema=ema, wrap=wrap if world.enabled else None,
     )  # fmt: skip
     threads = run_thread_tuner(  # chooses at its first tick(), before the first step
         cfg.threads, cfg.z_dim, device, step, loader, choose_threads(cfg.threads, [G, D]),

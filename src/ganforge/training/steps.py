@@ -73,6 +73,10 @@ class StepOptions:
     compile: bool = False
     cuda_graphs: bool = False
     compile_backend: str = "inductor"
+    top_k: float = 1.0  # G's loss on the fakes D rates most real: this fraction at least; 1: off
+    top_k_decay: float = 0.99  # the fraction's decay per epoch, from 1 down to top_k
+    steps_per_epoch: int = 1  # D steps (batches) per epoch, for the decay
+    by_hand: bool = True  # fully connected G and D: their backward by hand (training/by_hand.py)
 
 
 @dataclass
@@ -121,6 +125,8 @@ class _Piece:
 class GANStep:
     """Callable doing one D step (and, when due, one G step), returning the step's losses
     (and penalties); :meth:`statistics` gives the rest of what is logged."""
+
+    by_hand = False  # autograd's backward (training/by_hand.py's subclass: written out)
 
     def __init__(
         self, parts: StepParts, options: StepOptions = StepOptions(), d_steps: int = 0
@@ -178,7 +184,23 @@ class GANStep:
     def _g_loss_fn(self, fake: Tensor, labels: Tensor | None) -> Tensor:
         with self.autocast():
             g_logits = self.plain_D(self._d_input(fake), labels).float()
-        return self.loss.g(g_logits)
+        return self.loss.g(self.top_k(g_logits))
+
+    def top_k(self, g_logits: Tensor) -> Tensor:
+        """The logits of the fakes G learns from at this step: all, or with top-k training
+        the :meth:`top_k_fraction` of them that D rates most real."""
+        keep = self.top_k_fraction()
+        if keep >= 1:
+            return g_logits
+        return g_logits.topk(max(1, round(keep * len(g_logits)))).values
+
+    def top_k_fraction(self) -> float:
+        """The fraction of fakes G learns from at this step: top-k training (Sinha et al.,
+        2020) decays it by ``top_k_decay`` per epoch from 1 down to ``top_k``."""
+        o = self.options
+        if o.top_k >= 1:
+            return 1.0
+        return max(o.top_k, o.top_k_decay ** (self.d_steps / max(1, o.steps_per_epoch)))
 
     def step(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
         """One D update and, every ``n_critic``-th call, one G update, as plain PyTorch calls."""
@@ -371,4 +393,12 @@ def build_step(
     G_run, D_run = (wrap(G), wrap(D)) if wrap is not None else (G, D)
     parts = StepParts(G_run, D_run, opt_g, opt_d, loss, autocast, augment, ema, G, D)
     here = replace(options, channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs)
+    if options.by_hand:
+        from ganforge.training.by_hand import ByHandStep, by_hand_problem
+
+        problem = by_hand_problem(
+            G, D, loss, here, autocast=autocast, augment=augment, wrapped=wrap is not None
+        )
+        if problem is None:
+            return ByHandStep(parts, here)
     return GANStep(parts, here)
