@@ -51,10 +51,15 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.2f}"
 
 
-def measure(scale: float, windows: int) -> list[tuple[str, float, float, float, int]]:
-    """Per case: img/s at 1 thread, at 2 threads, and at the count chosen by timing."""
+def measure(
+    scale: float, windows: int, presets: str = ""
+) -> list[tuple[str, float, float, float, int]]:
+    """Per case (those whose label starts with ``presets``): img/s at 1 thread, at 2
+    threads, and at the count chosen by timing."""
     rows = []
     for label, preset, changes, steps in CASES:
+        if not label.startswith(presets):
+            continue
         cfg = validate(apply(load_preset(preset), {**changes, "tune_threads": True}, label))
         result = bench(
             cfg, steps=max(windows, int(steps * scale)), warmup=2, windows=windows,
@@ -91,6 +96,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="times the default steps")
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--only", choices=("quiet", "busy"))
+    parser.add_argument("--presets", default="", help="only the cases whose label starts so")
     args = parser.parse_args()
     if usable_cores() < 2:
         sys.exit("threads.py compares thread counts: run it on at least two cores (no taskset)")
@@ -100,7 +106,7 @@ def main() -> None:
         before = load()
         print(f"{case}: timing {len(CASES)} presets", file=sys.stderr, flush=True)
         with busy_core(1) if case == "busy" else contextlib.nullcontext():
-            rows = measure(args.scale, args.windows)
+            rows = measure(args.scale, args.windows, args.presets)
         label = (
             "no busy core" if case == "quiet" else "one busy core (a spinning process on core 1)"
         )
