@@ -50,7 +50,7 @@ def floor_step(data: torch.Tensor) -> Callable[[int], None]:
         u = F.leaky_relu(torch.addmm(c1, both, v1.t()), SLOPE)
         grad = torch.sigmoid(torch.addmm(c2, u, v2.t()) * sign) * sign / (2 * B)
         gu = torch.ops.aten.leaky_relu_backward(grad.mm(v2), u, SLOPE, True)
-        for p, gp in zip(d, [gu.t().mm(both), gu.sum(0), grad.t().mm(u), grad.sum(0)]):
+        for p, gp in zip(d, [gu.t().mm(both), gu.sum(0), grad.t().mm(u), grad.sum(0)], strict=True):
             p.grad = gp
         opt_d.step()
         u = F.leaky_relu(torch.addmm(c1, fake, v1.t()), SLOPE)
@@ -58,7 +58,7 @@ def floor_step(data: torch.Tensor) -> Callable[[int], None]:
         gu = torch.ops.aten.leaky_relu_backward(grad.mm(v2), u, SLOPE, True)
         gx = torch.ops.aten.tanh_backward(gu.mm(v1), fake)
         gh = torch.ops.aten.leaky_relu_backward(gx.mm(w2), h, SLOPE, True)
-        for p, gp in zip(g, [gh.t().mm(z), gh.sum(0), gx.t().mm(h), gx.sum(0)]):
+        for p, gp in zip(g, [gh.t().mm(z), gh.sum(0), gx.t().mm(h), gx.sum(0)], strict=True):
             p.grad = gp
         opt_g.step()
 
@@ -81,7 +81,7 @@ def main() -> None:
     floor = floor_step(torch.from_numpy(data.images).float().div(127.5).sub(1).flatten(1))
     runs: dict[str, Callable[[int], object]] = {"floor": floor, "ganforge": lambda i: next(ours)}
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for name, fn in runs.items():  # warm up
+    for fn in runs.values():  # warm up
         for i in range(100):
             fn(i)
     for _ in range(args.blocks):
