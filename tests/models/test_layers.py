@@ -222,3 +222,13 @@ def test_dcgan_generators_use_the_fast_transposed_conv() -> None:
     G, _ = build_models(TrainConfig(model="dcgan", image_size=64, channels=3, z_dim=8).model_spec())
     kinds = [type(m) for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert kinds == [FastConvTranspose2d] * 4 + [nn.ConvTranspose2d]
+
+
+def test_fast_conv_transpose_casts_its_weight_before_flattening_it() -> None:
+    fast = FastConvTranspose2d(16, 8, 4, 2, 1).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 16, 4, 4)
+    assert fast._flat_weight(x).dtype == torch.float32
+    with torch.autocast("cpu", torch.bfloat16):
+        flat = fast._flat_weight(x)  # a bf16 copy: half the bytes of an fp32 one
+    assert flat.dtype == torch.bfloat16 and flat.shape == (16, 8 * 4 * 4)
+    torch.testing.assert_close(flat.float(), fast.weight.flatten(1).bfloat16().float())

@@ -129,9 +129,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
             return super().forward(x, output_size)
         b, c, h, w = x.shape
         if h == 1 and w == 1 and self.padding == (0, 0):
-            y = (x.flatten(1) @ self.weight.flatten(1)).view(
-                b, self.out_channels, *self.kernel_size
-            )
+            y = (x.flatten(1) @ self._flat_weight(x)).view(b, self.out_channels, *self.kernel_size)
         elif (
             max(h, w) <= FOLD_MAX_SIDE
             and (self.kernel_size, self.stride, self.padding) == ((4, 4), (2, 2), (1, 1))
@@ -139,7 +137,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
             and torch.is_autocast_enabled("cpu")
         ):
             pixels = x.permute(0, 2, 3, 1).reshape(b * h * w, c)  # free for channels_last
-            cols = (pixels @ self.weight.flatten(1)).view(b, h * w, -1).transpose(1, 2)
+            cols = (pixels @ self._flat_weight(x)).view(b, h * w, -1).transpose(1, 2)
             y = F.fold(cols, (2 * h, 2 * w), 4, stride=2, padding=1)
         else:
             return super().forward(x, output_size)
@@ -153,3 +151,13 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
         return y.contiguous(
             memory_format=torch.channels_last if channels_last else torch.contiguous_format
         )
+
+    def _flat_weight(self, x: Tensor) -> Tensor:
+        """The weight as ``[in, out * kh * kw]``, cast first to autocast's dtype when autocast
+        is on: flattening a channels_last weight copies it, and a bf16 copy is half an fp32
+        one (autocast would cast the fp32 copy again for the product)."""
+        weight = self.weight
+        kind = x.device.type
+        if torch.is_autocast_enabled(kind):
+            weight = weight.to(torch.get_autocast_dtype(kind))
+        return weight.flatten(1)

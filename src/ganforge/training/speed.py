@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ganforge.config import choices
 from ganforge.cores import usable_cores
 from ganforge.errors import ConfigError
 
@@ -219,7 +220,7 @@ def run_thread_tuner(
     return ThreadTuner(requested, probe, fallback=fallback, say=say)
 
 
-ADAM_IMPLS = ("auto", "lean", "fused", "foreach", "for-loop")
+ADAM_IMPLS = choices("adam_impl")  # auto | lean | fused | foreach | for-loop
 
 
 def adam_options(device: torch.device, impl: str = "auto", capturable: bool = False) -> dict:
