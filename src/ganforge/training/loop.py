@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ganforge import config as cfgmod
 from ganforge import seeds
@@ -167,6 +167,28 @@ def _resolve_config(
     return cfg, state, folder, notices
 
 
+def _for_world(cfg: TrainConfig, world: distributed.World) -> TrainConfig:
+    """``cfg`` for this many processes: the global batch must split evenly among them, and
+    a short last batch cannot, so several ranks drop it."""
+    if world.enabled and cfg.batch_size % world.size:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} (the global batch) must divide evenly among "
+            f"{world.size} processes"
+        )
+    if world.enabled and not cfg.drop_last:
+        cfg = dataclasses.replace(cfg, drop_last=True)
+    return cfg
+
+
+def _grid_inputs(cfg: TrainConfig, device: torch.device) -> tuple[Tensor, Tensor | None]:
+    """The fixed latents (from the run's seed alone) and, when conditional, the class labels
+    (in turn) that every grid of the run draws."""
+    grid = torch.Generator().manual_seed(seeds.stream(cfg.seed, seeds.GRID))
+    noise = torch.randn(cfg.grid_n, cfg.z_dim, generator=grid).to(device)
+    labels = torch.arange(cfg.grid_n, device=device) % cfg.num_classes if cfg.conditional else None
+    return noise, labels
+
+
 class Trainer:
     """One training run. The constructor builds it from a config: a new run, whose folder
     it creates, or with ``resume`` an existing run, restored from its checkpoint.
@@ -189,13 +211,7 @@ class Trainer:
         overrides = overrides or {}
         cfg, state, folder, notices = _resolve_config(cfg, resume, overrides)
         self.world = world = distributed.world_from_env()
-        if world.enabled and cfg.batch_size % world.size:
-            raise ConfigError(
-                f"batch_size {cfg.batch_size} (the global batch) must divide evenly among "
-                f"{world.size} processes"
-            )
-        if world.enabled and not cfg.drop_last:  # a short last batch cannot be split evenly
-            cfg = dataclasses.replace(cfg, drop_last=True)
+        cfg = _for_world(cfg, world)
         self.device = device = distributed.setup(world, cfg.device, cfg.dist_timeout)
         cfg, lost = _precision_here(cfg, device, state is not None and "precision" not in overrides)
         data, more = load_data(data_spec(cfg))
@@ -222,11 +238,7 @@ class Trainer:
                 if line:
                     info(line)
         self.noise = torch.Generator(device=device).manual_seed(seeds.stream(cfg.seed, seeds.NOISE))
-        grid = torch.Generator().manual_seed(seeds.stream(cfg.seed, seeds.GRID))
-        self.fixed_noise = torch.randn(cfg.grid_n, cfg.z_dim, generator=grid).to(device)
-        self.fixed_labels = (
-            torch.arange(cfg.grid_n, device=device) % cfg.num_classes if cfg.conditional else None
-        )
+        self.fixed_noise, self.fixed_labels = _grid_inputs(cfg, device)
         self.pos = Position()
         self.ckpt_dir = self.folder / "checkpoints"
         self.rollbacks = 0  # on_nan=rollback: how many so far
