@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from ganforge.config import load_preset
+from ganforge.console import Progress
 from ganforge.training.loop import Trainer
 from ganforge.training.run_log import RunLogger
 
@@ -36,7 +35,7 @@ def _trainer(health: str, holdout: float, out: Path) -> Trainer:
     )  # fmt: skip
     trainer = Trainer(cfg, out=out)
     trainer.logger = RunLogger(trainer.folder)  # run() opens these; we step by hand
-    trainer.bar = tqdm(disable=True)
+    trainer.progress = Progress(None, 0.0, enabled=False)
     trainer._window_start, trainer._window_images = time.perf_counter(), 0
     return trainer
 
