@@ -7,6 +7,7 @@ Training options, all off by default: the loss's penalties (R1, gradient
 penalty) added to D's loss when due; ``n_critic`` D steps per G step (each call
 is one D step on one batch, and every ``n_critic``-th call also steps G);
 ``augment`` applied to every image D sees; ``ema`` updated after each G step;
+``top_k``: G's loss on the fakes D rates most real only (Sinha et al. 2020);
 ``mismatch_classes``: for a class-conditional D, real images paired with a wrong
 label join the fakes in D's loss (the matching-aware D of Reed et al. 2016), so D
 must check that an image shows its class, not only that it looks real.
@@ -21,6 +22,9 @@ Fast paths, each with a switch (see :class:`StepOptions`):
   spectral norm's power iteration per call; :func:`treats_images_alone`), the real and
   the fake batch go through D as one batch: one pass and one backward instead of two,
   and no sum of two weight gradients (the same losses up to rounding);
+- ``by_hand``: where G and D are plain fully connected stacks, the step's backward
+  through them is written out (:class:`ganforge.training.by_hand.ByHandStep`, chosen
+  by :func:`build_step`), with no autograd graph;
 - ``zero_grad(set_to_none=True)``: gradients are freed, not zero-filled;
 - ``compile``: torch.compile of the three pieces of a step (G's forward, D's loss,
   G's loss) separately, so no compiled graph spans the D and the G backward;
