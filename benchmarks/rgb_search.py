@@ -157,9 +157,15 @@ ROUND10: dict[str, dict[str, Any]] = {
     "64 px shipped, seed 1": {**SHIPPED, "seed": 1},
     "64 px top-k 0.5, seed 1": {**SHIPPED, "top_k": 0.5, "seed": 1},
 }
+# round 11: a stronger R1 (4.0 every 16 D steps against the shipped 1.0), beside round 10's
+# shipped runs at the same seeds; 8 minutes, one thread, two at a time
+ROUND11: dict[str, dict[str, Any]] = {
+    "64 px R1 4.0, seed 0": {**SHIPPED, "r1_gamma": 4.0},
+    "64 px R1 4.0, seed 1": {**SHIPPED, "r1_gamma": 4.0, "seed": 1},
+}
 ROUNDS = {
     1: ROUND1, 2: ROUND2, 3: ROUND3, 4: ROUND4, 5: ROUND5, 6: ROUND6, 7: ROUND7, 8: ROUND8,
-    9: ROUND9, 10: ROUND10,
+    9: ROUND9, 10: ROUND10, 11: ROUND11,
 }  # fmt: skip
 
 
