@@ -49,6 +49,8 @@ def _fails_cleanly(args: list[str], message: str, capsys: pytest.CaptureFixture[
         (["--config", "missing.toml"], "cannot read config file"),
         (["--resume", "runs/nothing"], "runs/nothing does not exist"),
         (["--set", "minibatch_std=-1"], "minibatch_std must not be negative"),
+        (["--set", "top_k=1.5"], "top_k must be in"),
+        (["--set", "by_hand=maybe"], "by_hand"),
         (
             ["--preset", "best", "--data", "mnist-sample", "--set", "minibatch_std=4"],
             "minibatch_std is a dcgan option; model resnet has none",

@@ -35,11 +35,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
 from ganforge.augment import Augment
 from ganforge.losses import Loss
-from ganforge.training.steps import GANStep, StepOptions, StepParts
+from ganforge.training.steps import GANStep, StepOptions, StepParts, altered
 
 # The elementwise activations the hand-written backward knows, by the name it uses.
 _ACTIVATIONS: dict[type[nn.Module], str] = {
@@ -68,10 +67,8 @@ def stack_of(net: nn.Module) -> list[Layer] | None:
     if seq is None:
         return None
     layers: list[Layer] = []
-    for m in [net, *net.modules()]:
-        if parametrize.is_parametrized(m) or m._forward_hooks or m._forward_pre_hooks:
-            return None
-        if m._backward_hooks or getattr(m, "_backward_pre_hooks", None):
+    for m in net.modules():  # hooks and parametrisations run only through forward()
+        if altered(m) or m._backward_hooks or getattr(m, "_backward_pre_hooks", None):
             return None
     for m in seq:
         if isinstance(m, nn.Flatten | nn.Identity):

@@ -339,13 +339,22 @@ PER_IMAGE_LAYERS = (
 )  # fmt: skip
 
 
+def altered(module: nn.Module) -> bool:
+    """Whether ``module``'s forward does more than its own code: a forward hook or
+    pre-hook, or a parametrisation (spectral norm's power iteration runs on each call)."""
+    return bool(
+        parametrize.is_parametrized(module) or module._forward_hooks
+        or module._forward_pre_hooks
+    )  # fmt: skip
+
+
 def treats_images_alone(net: nn.Module) -> bool:
     """Whether each image's output of ``net`` depends on that image alone, so that two
     batches may go through it as one: every layer is one of ``PER_IMAGE_LAYERS``, every
     module holding layers is a Sequential or a class that says so (``per_image = True``),
     and none has a hook or a parametrisation (spectral norm iterates once per call)."""
     for m in net.modules():
-        if parametrize.is_parametrized(m) or m._forward_hooks or m._forward_pre_hooks:
+        if altered(m):
             return False
         if next(m.children(), None) is None:
             if not isinstance(m, PER_IMAGE_LAYERS):
